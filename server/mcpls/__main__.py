@@ -1,0 +1,7 @@
+"""`python -m mcpls` is `mcpls`."""
+
+import sys
+
+from mcpls.cli import main
+
+sys.exit(main())

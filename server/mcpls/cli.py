@@ -1,0 +1,52 @@
+"""`mcpls serve | demo`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from mcpls import __version__
+
+
+def _setup_logging(level: str, log_file: str | None) -> None:
+    handler: logging.Handler = (
+        logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler()
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # pygls logs every message body at debug level: never let it print tokens.
+    logging.getLogger("pygls").setLevel(max(root.level, logging.INFO))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `mcpls` console script."""
+    parser = argparse.ArgumentParser(
+        prog="mcpls", description="Editor backend for remote MCP servers (speaks LSP on stdio)."
+    )
+    parser.add_argument("--version", action="version", version=f"mcpls {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run as a language server on stdio (editors)")
+    serve.add_argument("--log-file", help="write the log here instead of stderr")
+    serve.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
+    demo = commands.add_parser("demo", help="start a local MCP server and walk through mcpls")
+    demo.add_argument("--port", type=int, default=0, help="port of the demo server (0: any)")
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        from mcpls.lsp.server import serve as run_server
+
+        _setup_logging(args.log_level, args.log_file)
+        run_server()
+        return 0
+    from mcpls.demo import run_demo
+
+    return run_demo(port=args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""One configured MCP server: its lifecycle as an explicit state machine, and its requests.
+
+States (what the editor shows):
+    disabled → connecting → connected | authRequired | error
+The transition table is data (`TRANSITIONS`); `next_state` is a pure function over it,
+so every transition is tested without a network. `Connection` does the I/O around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mcpls.config import ConfigError, ServerConfig
+from mcpls.errors import AuthRequired, ConnectionFailed, McplsError, Other, RequestTimeout
+from mcpls.protocol import McpSession, ServerHooks
+from mcpls.transport import Transport
+
+log = logging.getLogger(__name__)
+
+State = Literal["disabled", "connecting", "connected", "authRequired", "authenticating", "error"]
+Event = Literal[
+    "enable",  # the server should run: start connecting
+    "connected",  # initialize succeeded
+    "auth_required",  # 401/403 from the server
+    "failed",  # transport, protocol or configuration failure
+    "disable",  # the person (or a config change) turned it off
+    "authenticate",  # an interactive login started (OAuth issue)
+]
+
+TRANSITIONS: dict[tuple[State, Event], State] = {
+    ("disabled", "enable"): "connecting",
+    ("disabled", "failed"): "error",  # invalid configuration is reported even when off
+    ("connecting", "connected"): "connected",
+    ("connecting", "auth_required"): "authRequired",
+    ("connecting", "failed"): "error",
+    ("connecting", "disable"): "disabled",
+    ("connecting", "enable"): "connecting",
+    ("connected", "auth_required"): "authRequired",
+    ("connected", "failed"): "error",
+    ("connected", "disable"): "disabled",
+    ("connected", "enable"): "connecting",  # restart
+    ("authRequired", "enable"): "connecting",
+    ("authRequired", "disable"): "disabled",
+    ("authRequired", "authenticate"): "authenticating",
+    ("authRequired", "failed"): "error",
+    ("authenticating", "connected"): "connected",
+    ("authenticating", "auth_required"): "authRequired",
+    ("authenticating", "failed"): "error",
+    ("authenticating", "disable"): "disabled",
+    ("error", "enable"): "connecting",
+    ("error", "disable"): "disabled",
+    ("error", "failed"): "error",
+    ("error", "auth_required"): "authRequired",
+}
+
+
+class InvalidTransition(Exception):
+    """A bug: an event that the current state does not accept."""
+
+
+def next_state(state: State, event: Event) -> State:
+    """The state after `event`; raises `InvalidTransition` for an impossible pair."""
+    try:
+        return TRANSITIONS[(state, event)]
+    except KeyError:
+        raise InvalidTransition(f"{event!r} is not possible in state {state!r}") from None
+
+
+# Backoff between automatic reconnection attempts after a transport failure.
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 60.0
+
+
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff: 1, 2, 4, … seconds, capped at a minute."""
+    return float(min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** max(attempt, 0)))
+
+
+@dataclass
+class StatusError:
+    kind: str
+    message: str
+
+
+TransportFactory = Callable[["Connection"], Transport]
+
+
+class Connection:
+    """The lifecycle of one configured server and the requests routed to it."""
+
+    def __init__(
+        self,
+        config: ServerConfig | ConfigError,
+        *,
+        transport_factory: TransportFactory,
+        hooks: ServerHooks,
+        on_change: Callable[[Connection], None],
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self._transport_factory = transport_factory
+        self._hooks = hooks
+        self._on_change = on_change
+        self.state: State = "disabled"
+        self.error: StatusError | None = None
+        self.session: McpSession | None = None
+        self.tools: list[dict[str, Any]] | None = None
+        self.www_authenticate: tuple[str, ...] = ()
+        self._attempt = 0
+        self._lock = asyncio.Lock()
+        self._retry: asyncio.Task[None] | None = None
+        self._refresh_tools: asyncio.Task[None] | None = None
+
+    # -- status -------------------------------------------------------------------------
+
+    @property
+    def transport_kind(self) -> str:
+        return self.config.transport
+
+    def status(self) -> dict[str, Any]:
+        """The `ServerStatus` object of the contract (schemas/server-status.schema.json)."""
+        status: dict[str, Any] = {
+            "server": self.name,
+            "transport": self.config.transport,
+            "state": self.state,
+        }
+        if self.config.url:
+            status["url"] = self.config.url
+        if self.error is not None:
+            status["error"] = {"kind": self.error.kind, "message": self.error.message}
+        if self.session is not None and self.session.initialized is not None and (
+            self.state == "connected"
+        ):
+            status["serverInfo"] = dict(self.session.initialized.server_info)
+            status["protocolVersion"] = self.session.initialized.protocol_version
+        if self.tools is not None and self.state == "connected":
+            status["toolCount"] = len(self.tools)
+        return status
+
+    def _move(self, event: Event, error: McplsError | None = None) -> None:
+        self.state = next_state(self.state, event)
+        self.error = StatusError(error.kind, error.message) if error is not None else None
+        self._on_change(self)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect if enabled; report an invalid configuration as an error."""
+        if isinstance(self.config, ConfigError):
+            self._move("failed", Other(self.config.message))
+            return
+        if not self.config.enabled:
+            return
+        await self._connect()
+
+    async def _connect(self) -> None:
+        async with self._lock:
+            await self._close_session()
+            self._move("enable")
+            assert isinstance(self.config, ServerConfig)
+            session = McpSession(
+                self._transport_factory(self),
+                hooks=self._with_tool_refresh(self._hooks),
+                timeout_s=self.config.timeout_ms / 1000,
+            )
+            self.session = session
+            try:
+                await session.transport.open()
+                await session.initialize()
+                self.tools = await session.list_tools()
+            except McplsError as exc:
+                await self._fail(exc)
+                return
+            self._attempt = 0
+            self._move("connected")
+
+    async def _fail(self, exc: McplsError) -> None:
+        await self._close_session()
+        if isinstance(exc, AuthRequired):
+            self.www_authenticate = exc.www_authenticate
+            self._move("auth_required", exc)
+            return
+        self._move("failed", exc)
+        if isinstance(exc, ConnectionFailed):
+            self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        delay = backoff_delay(self._attempt)
+        self._attempt += 1
+        if self.error is not None:
+            self.error = StatusError(
+                self.error.kind, f"{self.error.message}; retrying in {delay:g} s"
+            )
+            self._on_change(self)
+        self._cancel_retry()
+        self._retry = asyncio.create_task(self._retry_after(delay))
+
+    async def _retry_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._retry = None
+        await self._connect()
+
+    def _cancel_retry(self) -> None:
+        if self._retry is not None and self._retry is not asyncio.current_task():
+            self._retry.cancel()
+        self._retry = None
+
+    def process_exited(self, returncode: int) -> None:
+        """A stdio server died on its own: report it and restart with backoff."""
+        from mcpls.transport.stdio import describe_exit
+
+        if self.state != "connected":
+            return  # while connecting, the failed handshake reports it already
+        self.tools = None
+        self._move("failed", ConnectionFailed(f"the server process {describe_exit(returncode)}"))
+        self._schedule_retry()
+
+    async def restart(self) -> None:
+        """Disconnect and connect again (also re-enables a disabled server)."""
+        self._cancel_retry()
+        self._attempt = 0
+        if isinstance(self.config, ConfigError):
+            await self.start()
+            return
+        await self._connect()
+
+    async def enable(self) -> None:
+        """Turn the server on for this editor session."""
+        if self.state in ("disabled", "error", "authRequired"):
+            await self.restart()
+
+    async def disable(self) -> None:
+        """Turn the server off: end its session, keep its configuration."""
+        self._cancel_retry()
+        async with self._lock:
+            await self._close_session()
+            if self.state != "disabled":
+                self._move("disable")
+
+    async def stop(self) -> None:
+        """Shut down for good (editor exit, server removed from the settings)."""
+        self._cancel_retry()
+        if self._refresh_tools is not None:
+            self._refresh_tools.cancel()
+        await self._close_session()
+
+    async def _close_session(self) -> None:
+        session, self.session = self.session, None
+        self.tools = None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await session.close()
+
+    # -- what the transport hands up ---------------------------------------------------
+
+    async def session_handler(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """A message the server sent on its own, for the current session to answer."""
+        session = self.session
+        if session is None:
+            return None
+        return await session.handle_server_message(message)
+
+    def log(self, level: str, text: str) -> None:
+        """A line from the server side (stdio stderr, transport notes) for the editor log."""
+        self._hooks.log(level, text)
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _require_connected(self) -> McpSession:
+        if self.state != "connected" or self.session is None:
+            reason = self.error.message if self.error else f"the server is {self.state}"
+            raise NotConnected(self.state, f"{self.name} is not connected: {reason}")
+        return self.session
+
+    async def list_tools(self) -> list[dict[str, Any]]:
+        """The cached tool list (refreshed on `notifications/tools/list_changed`)."""
+        session = self._require_connected()
+        if self.tools is None:
+            self.tools = await self._guard(session.list_tools())
+        return self.tools
+
+    async def call_tool(self, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
+        """Call a tool; a 401 on the way moves the server to authRequired."""
+        session = self._require_connected()
+        result: dict[str, Any] = await self._guard(session.call_tool(name, arguments))
+        return result
+
+    async def _guard(self, call: Awaitable[Any]) -> Any:
+        try:
+            return await call
+        except AuthRequired as exc:
+            await self._fail(exc)
+            raise
+        except ConnectionFailed as exc:
+            if self.state == "connected" and not _is_timeout(exc):
+                await self._fail(exc)
+            raise
+
+    def _with_tool_refresh(self, hooks: ServerHooks) -> ServerHooks:
+        return ServerHooks(
+            roots=hooks.roots,
+            elicit=hooks.elicit,
+            log=hooks.log,
+            tools_changed=self._tools_changed,
+        )
+
+    def _tools_changed(self) -> None:
+        if self._refresh_tools is not None and not self._refresh_tools.done():
+            return
+        self._refresh_tools = asyncio.create_task(self._reload_tools())
+
+    async def _reload_tools(self) -> None:
+        session = self.session
+        if session is None or self.state != "connected":
+            return
+        try:
+            tools = await session.list_tools()
+        except McplsError as exc:
+            self._hooks.log("warning", f"{self.name}: could not refresh the tool list: {exc}")
+            return
+        changed = tools != self.tools
+        self.tools = tools
+        if changed:
+            self._on_change(self)
+
+
+def _is_timeout(exc: Exception) -> bool:
+    return isinstance(exc, RequestTimeout)
+
+
+class NotConnected(McplsError):
+    """A request for a server that is not connected; `state` says why."""
+
+    def __init__(self, state: State, message: str) -> None:
+        super().__init__(message)
+        self.state = state

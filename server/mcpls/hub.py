@@ -1,0 +1,150 @@
+"""The registry of configured servers: applies settings, routes requests, fans out status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mcpls.config import ConfigError, ServerConfig, Settings
+from mcpls.connection import Connection
+from mcpls.protocol import ElicitationHandler, ServerHooks
+from mcpls.transport import Transport
+
+log = logging.getLogger(__name__)
+
+StatusListener = Callable[[dict[str, Any]], None]
+# (level, message) for what a person should see in the editor's log.
+UserLog = Callable[[str, str], None]
+
+
+class UnknownServer(LookupError):
+    """No server of that name is configured."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        listed = ", ".join(sorted(known)) or "none are configured"
+        super().__init__(f"no MCP server named {name!r} (configured: {listed})")
+        self.name = name
+
+
+class Hub:
+    """Every configured server by name."""
+
+    def __init__(
+        self,
+        *,
+        on_status: StatusListener,
+        user_log: UserLog,
+        roots: Callable[[], list[dict[str, str]]],
+        elicit: ElicitationHandler | None = None,
+    ) -> None:
+        self._on_status = on_status
+        self._user_log = user_log
+        self._roots = roots
+        self.elicit = elicit
+        self.settings = Settings()
+        self.connections: dict[str, Connection] = {}
+        self._last_pushed: dict[str, dict[str, Any]] = {}
+
+    # -- settings -----------------------------------------------------------------------
+
+    async def apply(self, settings: Settings) -> None:
+        """Connect added servers, stop removed ones, restart changed ones; leave the rest."""
+        self.settings = settings
+        for warning in settings.warnings:
+            self._user_log("warning", warning)
+        removed = [name for name in self.connections if name not in settings.servers]
+        for name in removed:
+            connection = self.connections.pop(name)
+            self._last_pushed.pop(name, None)
+            await connection.stop()
+        starting = []
+        for name, config in settings.servers.items():
+            current = self.connections.get(name)
+            if current is not None and current.config == config:
+                continue
+            if current is not None:
+                await current.stop()
+            connection = self._new_connection(config)
+            self.connections[name] = connection
+            self._push(connection)
+            starting.append(connection.start())
+        await asyncio.gather(*starting)
+
+    def _new_connection(self, config: ServerConfig | ConfigError) -> Connection:
+        hooks = ServerHooks(
+            roots=self._roots,
+            elicit=self._elicit_for(config.name) if self.elicit else None,
+            log=lambda level, text: self._user_log(level, f"[{config.name}] {text}"),
+        )
+        return Connection(
+            config,
+            transport_factory=self._make_transport,
+            hooks=hooks,
+            on_change=self._push,
+        )
+
+    def _elicit_for(self, name: str) -> ElicitationHandler:
+        elicit = self.elicit
+        assert elicit is not None
+
+        async def forward(message: str, schema: dict[str, Any]) -> dict[str, Any]:
+            return await elicit(name, {"message": message, "requestedSchema": schema})
+
+        return forward
+
+    def _make_transport(self, connection: Connection) -> Transport:
+        config = connection.config
+        assert isinstance(config, ServerConfig)
+        session = connection.session_handler
+        if config.transport == "stdio":
+            from mcpls.transport.stdio import StdioTransport
+
+            assert config.command is not None
+            return StdioTransport(
+                config.command,
+                list(config.args),
+                env=dict(config.env),
+                on_server_message=session,
+                log_sink=connection.log,
+                on_exit=connection.process_exited,
+                name=config.name,
+            )
+        from mcpls.transport.http import HttpTransport
+
+        assert config.url is not None
+        return HttpTransport(
+            config.url,
+            on_server_message=session,
+            log_sink=connection.log,
+            headers=dict(config.headers),
+        )
+
+    # -- status -------------------------------------------------------------------------
+
+    def _push(self, connection: Connection) -> None:
+        if self.connections.get(connection.name) is not connection:
+            return  # a replaced or removed connection no longer speaks for its name
+        status = connection.status()
+        if self._last_pushed.get(connection.name) == status:
+            return
+        self._last_pushed[connection.name] = status
+        self._on_status(status)
+
+    def get(self, name: str) -> Connection:
+        """The connection named `name`, or `UnknownServer` naming the configured ones."""
+        connection = self.connections.get(name)
+        if connection is None:
+            raise UnknownServer(name, list(self.connections))
+        return connection
+
+    def statuses(self, name: str | None = None) -> list[dict[str, Any]]:
+        """`ServerStatus` of one server or of all, sorted by name."""
+        if name is not None:
+            return [self.get(name).status()]
+        return [self.connections[n].status() for n in sorted(self.connections)]
+
+    async def shutdown(self) -> None:
+        """Close every session (HTTP DELETE, processes terminated)."""
+        await asyncio.gather(*(c.stop() for c in self.connections.values()))

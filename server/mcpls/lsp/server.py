@@ -1,0 +1,277 @@
+"""The editor edge: a pygls server whose handlers only translate JSON-RPC to hub calls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, TypeVar
+
+import cattrs
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import (
+    JsonRPCNotification,
+    JsonRPCRequestMessage,
+    JsonRPCResponseMessage,
+    LanguageServerProtocol,
+    default_converter,
+)
+from pygls.protocol.language_server import lsp_method
+
+from mcpls import __version__, config
+from mcpls.connection import NotConnected
+from mcpls.errors import McplsError, RequestTimeout
+from mcpls.hub import Hub, UnknownServer
+from mcpls.lsp import params as p
+
+log = logging.getLogger(__name__)
+
+# JSON-RPC error codes for mcpls's own failures (the server-defined range).
+ERROR_CODES = {
+    "authRequired": -32001,
+    "connection": -32002,
+    "protocol": -32003,
+    "other": -32004,
+    "timeout": -32005,
+}
+_LOG_TYPES = {
+    "error": types.MessageType.Error,
+    "warning": types.MessageType.Warning,
+    "info": types.MessageType.Info,
+    "debug": types.MessageType.Log,
+}
+T = TypeVar("T")
+
+
+def raw_converter() -> cattrs.Converter:
+    """lsprotocol's converter, but `mcp/*` params and results stay plain JSON objects."""
+    converter: cattrs.Converter = default_converter()  # type: ignore[no-untyped-call]
+
+    def keep(obj: dict[str, Any], cls: type[Any]) -> Any:
+        return cls(**obj)
+
+    for message_type in (JsonRPCRequestMessage, JsonRPCNotification, JsonRPCResponseMessage):
+        converter.register_structure_hook(message_type, keep)
+    return converter
+
+
+class McplsProtocol(LanguageServerProtocol):
+    """Announces `experimental.mcpls` beside pygls's computed capabilities."""
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(
+        self, params: types.InitializeParams
+    ) -> Generator[Any, Any, types.InitializeResult]:
+        result: types.InitializeResult = yield from super().lsp_initialize(params)
+        result.capabilities.experimental = {"mcpls": {"version": 1}}
+        return result
+
+
+class McplsServer(LanguageServer):
+    """mcpls as the editor sees it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "mcpls",
+            __version__,
+            protocol_cls=McplsProtocol,
+            converter_factory=raw_converter,
+        )
+        self.hub = Hub(
+            on_status=lambda status: self.protocol.notify("mcp/didChangeStatus", status),
+            user_log=self.user_log,
+            roots=self.roots,
+            elicit=self.elicit,
+        )
+        self.initialization_options: object = None
+        self.editor_settings: object = None
+        self.editor_elicitation = False
+
+    def user_log(self, level: str, message: str) -> None:
+        """What a person should see: `window/logMessage` (and our own log)."""
+        getattr(log, level if level != "debug" else "debug", log.info)(message)
+        if self.protocol.writer is not None:
+            self.window_log_message(
+                types.LogMessageParams(type=_LOG_TYPES.get(level, types.MessageType.Info),
+                                       message=message)
+            )
+
+    def roots(self) -> list[dict[str, str]]:
+        """The editor's workspace folders, as MCP roots."""
+        try:
+            folders = self.workspace.folders
+        except RuntimeError:
+            return []
+        return [{"uri": f.uri, "name": f.name} for f in folders.values()]
+
+    async def elicit(self, server: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Pass a server's form to the person (`mcp/elicit`); decline for other editors."""
+        if not self.editor_elicitation:
+            return {"action": "decline"}
+        answer = await self.protocol.send_request_async(
+            "mcp/elicit", {"server": server, **request}
+        )
+        if not isinstance(answer, dict) or answer.get("action") not in (
+            "accept", "decline", "cancel"
+        ):
+            self.user_log("warning", f"[{server}] the editor's mcp/elicit answer was malformed")
+            return {"action": "cancel"}
+        return {k: v for k, v in answer.items() if k in ("action", "content")}
+
+    def settings(self) -> config.Settings:
+        """All three sources merged, later wins."""
+        user_file, warnings = config.read_user_file()
+        merged = config.merge(
+            (str(config.user_settings_path()), user_file),
+            ("initializationOptions", self.initialization_options),
+            ("workspace/didChangeConfiguration", self.editor_settings),
+        )
+        if warnings:
+            merged = config.Settings(
+                servers=merged.servers,
+                token_storage=merged.token_storage,
+                client_metadata_document_url=merged.client_metadata_document_url,
+                callback_host=merged.callback_host,
+                allow_insecure_loopback=merged.allow_insecure_loopback,
+                log_level=merged.log_level,
+                warnings=(*warnings, *merged.warnings),
+            )
+        return merged
+
+
+def _error(exc: Exception, server: str | None = None) -> JsonRpcException:
+    """Map a failure to a JSON-RPC error whose `data.kind` is the contract's."""
+    data: dict[str, Any] = {}
+    if server is not None:
+        data["server"] = server
+    if isinstance(exc, p.InvalidParams | UnknownServer):
+        return JsonRpcInvalidParams(message=str(exc), data={**data, "kind": "invalidParams"})
+    if isinstance(exc, NotConnected):
+        data["state"] = exc.state
+        kind = {"authRequired": "authRequired", "disabled": "other"}.get(exc.state, "connection")
+        return JsonRpcException(message=exc.message, code=ERROR_CODES[kind], data={**data, "kind": kind})
+    if isinstance(exc, RequestTimeout):
+        return JsonRpcException(
+            message=exc.message, code=ERROR_CODES["timeout"], data={**data, "kind": "timeout"}
+        )
+    if isinstance(exc, McplsError):
+        return JsonRpcException(
+            message=exc.message, code=ERROR_CODES[exc.kind], data={**data, "kind": exc.kind}
+        )
+    raise exc
+
+
+async def _answer(server: str | None, call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except asyncio.CancelledError:
+        raise
+    except (McplsError, p.InvalidParams, UnknownServer) as exc:
+        raise _error(exc, server) from None
+
+
+def create_server() -> McplsServer:
+    """The server with every handler registered."""
+    server = McplsServer()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: McplsServer, params: types.InitializeParams) -> None:
+        ls.initialization_options = params.initialization_options
+        experimental = params.capabilities.experimental
+        if isinstance(experimental, dict):
+            mine = experimental.get("mcpls")
+            ls.editor_elicitation = isinstance(mine, dict) and mine.get("elicitation") is True
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: McplsServer, params: types.InitializedParams) -> None:
+        await ls.hub.apply(ls.settings())
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: McplsServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        ls.editor_settings = params.settings
+        await ls.hub.apply(ls.settings())
+
+    @server.feature(types.EXIT)
+    async def on_exit(ls: McplsServer, *args: object) -> None:
+        await ls.hub.shutdown()
+
+    def handler(
+        method: str, allowed: set[str]
+    ) -> Callable[[Callable[[McplsServer, dict[str, Any]], Awaitable[Any]]], None]:
+        def register(fn: Callable[[McplsServer, dict[str, Any]], Awaitable[Any]]) -> None:
+            async def run(ls: McplsServer, params: object) -> Any:
+                try:
+                    checked = p.params_object(method, params, allowed)
+                except p.InvalidParams as exc:
+                    raise _error(exc) from None
+                name = checked.get("server")
+                return await _answer(name if isinstance(name, str) else None, fn(ls, checked))
+
+            server.feature(method)(run)
+
+        return register
+
+    @handler("mcp/status", {"server"})
+    async def status(ls: McplsServer, params: dict[str, Any]) -> dict[str, Any]:
+        name = p.server_name("mcp/status", params, required=False)
+        return {"servers": ls.hub.statuses(name)}
+
+    def lifecycle(method: str, action: Callable[[Any], Awaitable[None]]) -> None:
+        @handler(method, {"server"})
+        async def run(ls: McplsServer, params: dict[str, Any]) -> dict[str, Any]:
+            name = p.server_name(method, params)
+            assert name is not None
+            connection = ls.hub.get(name)
+            await action(connection)
+            return connection.status()
+
+    lifecycle("mcp/enable", lambda c: c.enable())
+    lifecycle("mcp/disable", lambda c: c.disable())
+    lifecycle("mcp/restart", lambda c: c.restart())
+
+    @handler("mcp/listTools", {"server"})
+    async def list_tools(ls: McplsServer, params: dict[str, Any]) -> dict[str, Any]:
+        name = p.server_name("mcp/listTools", params)
+        assert name is not None
+        return {"tools": await ls.hub.get(name).list_tools()}
+
+    @handler("mcp/callTool", {"server", "name", "arguments"})
+    async def call_tool(ls: McplsServer, params: dict[str, Any]) -> dict[str, Any]:
+        name = p.server_name("mcp/callTool", params)
+        assert name is not None
+        tool = p.string_field("mcp/callTool", params, "name")
+        arguments = p.optional_object("mcp/callTool", params, "arguments")
+        return await ls.hub.get(name).call_tool(tool, arguments)
+
+    return server
+
+
+def serve() -> None:
+    """Run over stdio until `exit` or end of input, closing every MCP session first."""
+    server = create_server()
+    asyncio.run(_serve_io(server))
+
+
+async def _serve_io(server: McplsServer) -> None:
+    stop = threading.Event()
+    reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
+    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+    try:
+        await run_async(
+            stop_event=stop,
+            reader=reader,
+            protocol=server.protocol,
+            logger=log,
+            error_handler=server.report_server_error,
+        )
+    finally:
+        # End of input without `exit`: the editor is gone; close sessions all the same.
+        await server.hub.shutdown()
+

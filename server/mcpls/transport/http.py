@@ -1,0 +1,324 @@
+"""Streamable HTTP (MCP 2025-03-26 … 2025-11-25, `basic/transports` §Streamable HTTP).
+
+Every message is a POST; a request's answer comes as one JSON object or as an SSE
+stream that may first carry the server's own requests and notifications. A stream that
+ends early is resumed with GET + `Last-Event-ID` after the server's `retry` delay. A
+GET listening stream carries messages the server sends unprompted; 400/404/405 on it
+only mean the server offers none. Errors leave as the typed errors of `mcpls.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource, ServerSentEvent
+
+from mcpls.errors import (
+    AuthRequired,
+    ConnectionFailed,
+    ProtocolError,
+    SessionExpired,
+)
+from mcpls.transport import LogSink, Message, ServerMessageHandler, is_response
+
+log = logging.getLogger(__name__)
+
+ACCEPT_BOTH = "application/json, text/event-stream"
+DEFAULT_RETRY_MS = 1000
+# How many times one request's stream may be resumed before we give up on it.
+MAX_RESUMES = 5
+MAX_LISTEN_FAILURES = 5
+
+
+def describe_http_error(exc: httpx.HTTPError, url: str) -> str:
+    """Say in words why a request to `url` failed, without headers or bodies."""
+    cause = exc.__cause__ or exc.__context__
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError):
+        if "Name or service not known" in text or "nodename nor servname" in text:
+            return f"cannot resolve the host of {url} (DNS lookup failed)"
+        if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
+            return f"TLS error talking to {url}: {text}"
+        return f"cannot connect to {url}: connection refused or unreachable ({text})"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{url} did not answer in time ({type(exc).__name__})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"{url} broke the connection: {text}"
+    return f"request to {url} failed: {text}" + (f" ({cause})" if cause else "")
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:200].decode("utf-8", "replace").strip().replace("\n", " ")
+    return text if len(body) <= 200 else text + "…"
+
+
+class HttpTransport:
+    """One MCP session over Streamable HTTP."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        on_server_message: ServerMessageHandler,
+        log_sink: LogSink,
+        headers: dict[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.url = url
+        self._on_server_message = on_server_message
+        self._log = log_sink
+        self._headers = dict(headers or {})
+        self._auth = auth
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, read=None), follow_redirects=False
+        )
+        self._owns_client = client is None
+        self.session_id: str | None = None
+        self.protocol_version: str | None = None
+        self._pending: dict[Any, asyncio.Future[Message]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._listener: asyncio.Task[None] | None = None
+
+    # -- Transport protocol -------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Nothing to do before the first POST."""
+
+    def session_started(self, protocol_version: str) -> None:
+        self.protocol_version = protocol_version
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="mcp-http-listen")
+
+    def reset_session(self) -> None:
+        self.session_id = None
+        self.protocol_version = None
+        if self._listener is not None:
+            self._listener.cancel()
+            self._listener = None
+
+    async def request(self, message: Message) -> Message:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Message] = loop.create_future()
+        request_id = message["id"]
+        self._pending[request_id] = future
+        try:
+            stream_state = await self._post(message, expect_answer=True)
+            resumes = 0
+            while not future.done():
+                last_id, retry_ms = stream_state
+                if last_id is None or resumes >= MAX_RESUMES:
+                    raise ConnectionFailed(
+                        f"{self.url} closed the response stream before answering "
+                        f"{message.get('method', 'the request')}"
+                    )
+                resumes += 1
+                # The server asked us to wait `retry` ms before polling again (SEP-1699).
+                await asyncio.sleep(retry_ms / 1000)
+                stream_state = await self._resume(last_id, retry_ms)
+            return future.result()
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def send(self, message: Message) -> None:
+        await self._post(message, expect_answer=False)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            self._listener = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self.session_id is not None:
+            # Courtesy: tell the server the session is over; 405 and errors are fine.
+            with contextlib.suppress(httpx.HTTPError, asyncio.TimeoutError):
+                async with asyncio.timeout(2):
+                    await self._client.delete(self.url, headers=self._request_headers())
+            self.session_id = None
+        if self._owns_client:
+            await self._client.aclose()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _request_headers(self, accept: str = ACCEPT_BOTH) -> dict[str, str]:
+        headers = {**self._headers, "Accept": accept}
+        if self.session_id is not None:
+            headers["Mcp-Session-Id"] = self.session_id
+        if self.protocol_version is not None:
+            headers["MCP-Protocol-Version"] = self.protocol_version
+        return headers
+
+    @contextlib.asynccontextmanager
+    async def _open(
+        self, method: str, headers: dict[str, str], body: bytes | None = None
+    ) -> AsyncIterator[httpx.Response]:
+        request = self._client.build_request(method, self.url, headers=headers, content=body)
+        try:
+            response = await self._client.send(
+                request, stream=True, auth=self._auth or httpx.USE_CLIENT_DEFAULT
+            )
+        except httpx.HTTPError as exc:
+            raise ConnectionFailed(describe_http_error(exc, self.url)) from None
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _post(self, message: Message, *, expect_answer: bool) -> tuple[str | None, int]:
+        body = json.dumps(message, separators=(",", ":")).encode()
+        headers = self._request_headers()
+        headers["Content-Type"] = "application/json"
+        had_session = self.session_id is not None
+        async with self._open("POST", headers, body) as response:
+            await self._check_status(response, had_session=had_session)
+            session_id = response.headers.get("mcp-session-id")
+            if session_id is not None:
+                self.session_id = session_id
+            if not expect_answer:
+                return None, DEFAULT_RETRY_MS
+            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type == "text/event-stream":
+                return await self._read_stream(response, DEFAULT_RETRY_MS)
+            if content_type == "application/json":
+                data = await self._read_body(response)
+                self._dispatch_json(data)
+                return None, DEFAULT_RETRY_MS
+            if response.status_code == 202:
+                raise ProtocolError(
+                    f"{self.url} accepted a request with 202 and no answer; "
+                    "a request needs a JSON or SSE response"
+                )
+            raise ProtocolError(
+                f"{self.url} answered {content_type or 'no content type'}, not MCP "
+                "(JSON or an event stream). Is this the MCP endpoint?"
+            )
+
+    async def _read_body(self, response: httpx.Response) -> object:
+        try:
+            raw = await response.aread()
+        except httpx.HTTPError as exc:
+            raise ConnectionFailed(describe_http_error(exc, self.url)) from None
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ProtocolError(
+                f"{self.url} answered with malformed JSON: {_snippet(raw)!r}"
+            ) from None
+
+    async def _check_status(self, response: httpx.Response, *, had_session: bool) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        challenges = tuple(response.headers.get_list("www-authenticate"))
+        if status == 401 or (status == 403 and challenges):
+            raise AuthRequired(
+                f"{self.url} requires authentication (HTTP {status})",
+                www_authenticate=challenges,
+                status_code=status,
+            )
+        if status == 404 and had_session:
+            raise SessionExpired()
+        body = await response.aread()
+        reason = f"HTTP {status} {response.reason_phrase}".strip()
+        detail = f": {_snippet(body)}" if body else ""
+        if status >= 500:
+            raise ConnectionFailed(f"{self.url} failed with {reason}{detail}")
+        raise ProtocolError(f"{self.url} refused the request with {reason}{detail}")
+
+    async def _read_stream(
+        self, response: httpx.Response, retry_ms: int
+    ) -> tuple[str | None, int]:
+        """Dispatch every event; return (last event id, retry ms) for resumption."""
+        last_id: str | None = None
+        try:
+            async for event in EventSource(response).aiter_sse():
+                if event.retry is not None:
+                    retry_ms = event.retry
+                if event.id:
+                    last_id = event.id
+                self._dispatch_event(event)
+        except httpx.HTTPError as exc:
+            self._log("warning", f"event stream from {self.url} broke: {type(exc).__name__}")
+        return last_id, retry_ms
+
+    async def _resume(self, last_event_id: str, retry_ms: int) -> tuple[str | None, int]:
+        headers = self._request_headers("text/event-stream")
+        headers["Last-Event-ID"] = last_event_id
+        async with self._open("GET", headers) as response:
+            await self._check_status(response, had_session=self.session_id is not None)
+            content_type = response.headers.get("content-type", "").split(";")[0].strip()
+            if content_type != "text/event-stream":
+                raise ProtocolError(
+                    f"{self.url} answered a stream resumption with {content_type or 'nothing'}"
+                )
+            last_id, retry_ms = await self._read_stream(response, retry_ms)
+            return last_id or last_event_id, retry_ms
+
+    def _dispatch_event(self, event: ServerSentEvent) -> None:
+        if event.event not in ("", "message") or not event.data.strip():
+            return  # priming events and other event types carry no JSON-RPC
+        try:
+            data = json.loads(event.data)
+        except json.JSONDecodeError:
+            raise ProtocolError(
+                f"{self.url} sent an event that is not JSON: {_snippet(event.data.encode())!r}"
+            ) from None
+        self._dispatch_json(data)
+
+    def _dispatch_json(self, data: object) -> None:
+        messages = data if isinstance(data, list) else [data]
+        for message in messages:
+            if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+                raise ProtocolError(f"{self.url} sent something that is not JSON-RPC 2.0")
+            if is_response(message):
+                future = self._pending.get(message["id"])
+                if future is None:
+                    raise ProtocolError(
+                        f"{self.url} answered a request mcpls never sent (id {message['id']!r})"
+                    )
+                if not future.done():
+                    future.set_result(message)
+            elif isinstance(message.get("method"), str):
+                task = asyncio.create_task(self._handle_server_message(message))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            else:
+                raise ProtocolError(f"{self.url} sent a malformed JSON-RPC message")
+
+    async def _handle_server_message(self, message: Message) -> None:
+        reply = await self._on_server_message(message)
+        if reply is not None:
+            try:
+                await self.send(reply)
+            except (ConnectionFailed, ProtocolError, AuthRequired, SessionExpired) as exc:
+                self._log("warning", f"could not answer the server's {message['method']}: {exc}")
+
+    async def _listen(self) -> None:
+        """The optional GET stream for messages the server sends unprompted."""
+        failures = 0
+        last_id: str | None = None
+        retry_ms = DEFAULT_RETRY_MS
+        while failures < MAX_LISTEN_FAILURES:
+            headers = self._request_headers("text/event-stream")
+            if last_id is not None:
+                headers["Last-Event-ID"] = last_id
+            try:
+                async with self._open("GET", headers) as response:
+                    if response.status_code in (400, 404, 405):
+                        return  # the server offers no listening stream: not an error
+                    if response.status_code != 200:
+                        failures += 1
+                    else:
+                        failures = 0
+                        new_id, retry_ms = await self._read_stream(response, retry_ms)
+                        last_id = new_id or last_id
+            except (ConnectionFailed, ProtocolError) as exc:
+                failures += 1
+                self._log("debug", f"listening stream: {exc}")
+            await asyncio.sleep(retry_ms / 1000 * (2 ** min(failures, 5)))
