@@ -9,6 +9,16 @@ import sys
 from mcpls import __version__
 
 
+class _ExpectedRpcErrors(logging.Filter):
+    """pygls logs a traceback for every error answer; ours are answers, not crashes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pygls.exceptions import JsonRpcException
+
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, JsonRpcException)
+
+
 def _setup_logging(level: str, log_file: str | None) -> None:
     handler: logging.Handler = (
         logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler()
@@ -19,6 +29,7 @@ def _setup_logging(level: str, log_file: str | None) -> None:
     root.setLevel(level.upper())
     # pygls logs every message body at debug level: never let it print tokens.
     logging.getLogger("pygls").setLevel(max(root.level, logging.INFO))
+    handler.addFilter(_ExpectedRpcErrors())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         from mcpls.lsp.server import serve as run_server
 
         _setup_logging(args.log_level, args.log_file)
-        run_server()
-        return 0
+        return run_server()
     from mcpls.demo import run_demo
 
     return run_demo(port=args.port)

@@ -127,7 +127,7 @@ class Settings:
     """Everything mcpls was configured with, merged from every source."""
 
     servers: Mapping[str, ServerConfig | ConfigError] = field(default_factory=dict)
-    token_storage: TokenStorage = "auto"
+    token_storage: TokenStorage = "auto"  # noqa: S105 - a storage mode, not a secret
     client_metadata_document_url: str | None = None
     callback_host: str = "127.0.0.1"
     allow_insecure_loopback: bool = False
@@ -240,7 +240,7 @@ def parse_server(name: str, raw: object, *, where: str = "servers") -> ServerCon
             )
         declared = raw.get("type")
         if declared is not None and declared not in _HTTP_TYPES | _STDIO_TYPES:
-            raise _Invalid(f"{here}.type: expected \"http\" or \"stdio\", got {_describe(declared)}")
+            raise _Invalid(f'{here}.type: expected "http" or "stdio", got {_describe(declared)}')
         url_value = raw.get("url", raw.get("serverUrl"))
         has_url = url_value is not None
         has_command = raw.get("command") is not None
@@ -296,7 +296,7 @@ def _parse_layer(raw: object, source: str) -> _Layer:
     if raw is None:
         return layer
     if not isinstance(raw, dict):
-        layer.warnings.append(f"{source}: expected an object with \"servers\", ignored")
+        layer.warnings.append(f'{source}: expected an object with "servers", ignored')
         return layer
     nested = raw.get("mcpls")
     if isinstance(nested, dict) and "servers" not in raw:
@@ -313,8 +313,13 @@ def _parse_layer(raw: object, source: str) -> _Layer:
             continue
         for name, entry in entries.items():
             layer.servers[name] = parse_server(name, entry, where=section)
-    for key in ("tokenStorage", "clientMetadataDocumentUrl", "callbackHost",
-                "allowInsecureLoopback", "logLevel"):
+    for key in (
+        "tokenStorage",
+        "clientMetadataDocumentUrl",
+        "callbackHost",
+        "allowInsecureLoopback",
+        "logLevel",
+    ):
         if key in raw:
             problem = _check_global(key, raw[key])
             if problem:
@@ -336,7 +341,10 @@ def _check_global(key: str, value: object) -> str | None:
     if key == "clientMetadataDocumentUrl" and (
         not isinstance(value, str) or urlsplit(value).scheme != "https" or not urlsplit(value).path
     ):
-        return f"clientMetadataDocumentUrl: expected an https:// URL with a path, got {_describe(value)}"
+        return (
+            "clientMetadataDocumentUrl: expected an https:// URL with a path, "
+            f"got {_describe(value)}"
+        )
     return None
 
 

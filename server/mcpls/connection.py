@@ -133,8 +133,10 @@ class Connection:
             status["url"] = self.config.url
         if self.error is not None:
             status["error"] = {"kind": self.error.kind, "message": self.error.message}
-        if self.session is not None and self.session.initialized is not None and (
-            self.state == "connected"
+        if (
+            self.session is not None
+            and self.session.initialized is not None
+            and (self.state == "connected")
         ):
             status["serverInfo"] = dict(self.session.initialized.server_info)
             status["protocolVersion"] = self.session.initialized.protocol_version

@@ -68,7 +68,8 @@ class Hub:
                 await current.stop()
             connection = self._new_connection(config)
             self.connections[name] = connection
-            self._push(connection)
+            if isinstance(config, ServerConfig) and not config.enabled:
+                self._push(connection)  # nothing else will announce it
             starting.append(connection.start())
         await asyncio.gather(*starting)
 

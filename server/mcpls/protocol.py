@@ -176,7 +176,7 @@ class McpSession:
         try:
             async with asyncio.timeout(5):
                 await self.transport.send(notification)
-        except Exception as exc:  # noqa: BLE001 - best effort; the request already failed
+        except Exception as exc:
             self.hooks.log("debug", f"could not tell the server about the cancellation: {exc}")
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Generator
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 import cattrs
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+from pygls.io_ import StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import (
     JsonRPCNotification,
@@ -61,7 +62,9 @@ def raw_converter() -> cattrs.Converter:
 
 
 class McplsProtocol(LanguageServerProtocol):
-    """Announces `experimental.mcpls` beside pygls's computed capabilities."""
+    """Announces `experimental.mcpls`; on `exit`, hands control back to `serve`."""
+
+    exit_requested: asyncio.Event | None = None
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(
@@ -70,6 +73,13 @@ class McplsProtocol(LanguageServerProtocol):
         result: types.InitializeResult = yield from super().lsp_initialize(params)
         result.capabilities.experimental = {"mcpls": {"version": 1}}
         return result
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
+        # pygls would sys.exit() from a callback; `serve` closes the sessions and returns.
+        if self.exit_requested is not None:
+            self.exit_requested.set()
+        yield from ()
 
 
 class McplsServer(LanguageServer):
@@ -97,8 +107,9 @@ class McplsServer(LanguageServer):
         getattr(log, level if level != "debug" else "debug", log.info)(message)
         if self.protocol.writer is not None:
             self.window_log_message(
-                types.LogMessageParams(type=_LOG_TYPES.get(level, types.MessageType.Info),
-                                       message=message)
+                types.LogMessageParams(
+                    type=_LOG_TYPES.get(level, types.MessageType.Info), message=message
+                )
             )
 
     def roots(self) -> list[dict[str, str]]:
@@ -113,11 +124,11 @@ class McplsServer(LanguageServer):
         """Pass a server's form to the person (`mcp/elicit`); decline for other editors."""
         if not self.editor_elicitation:
             return {"action": "decline"}
-        answer = await self.protocol.send_request_async(
-            "mcp/elicit", {"server": server, **request}
-        )
+        answer = await self.protocol.send_request_async("mcp/elicit", {"server": server, **request})
         if not isinstance(answer, dict) or answer.get("action") not in (
-            "accept", "decline", "cancel"
+            "accept",
+            "decline",
+            "cancel",
         ):
             self.user_log("warning", f"[{server}] the editor's mcp/elicit answer was malformed")
             return {"action": "cancel"}
@@ -154,7 +165,9 @@ def _error(exc: Exception, server: str | None = None) -> JsonRpcException:
     if isinstance(exc, NotConnected):
         data["state"] = exc.state
         kind = {"authRequired": "authRequired", "disabled": "other"}.get(exc.state, "connection")
-        return JsonRpcException(message=exc.message, code=ERROR_CODES[kind], data={**data, "kind": kind})
+        return JsonRpcException(
+            message=exc.message, code=ERROR_CODES[kind], data={**data, "kind": kind}
+        )
     if isinstance(exc, RequestTimeout):
         return JsonRpcException(
             message=exc.message, code=ERROR_CODES["timeout"], data={**data, "kind": "timeout"}
@@ -197,10 +210,6 @@ def create_server() -> McplsServer:
     ) -> None:
         ls.editor_settings = params.settings
         await ls.hub.apply(ls.settings())
-
-    @server.feature(types.EXIT)
-    async def on_exit(ls: McplsServer, *args: object) -> None:
-        await ls.hub.shutdown()
 
     def handler(
         method: str, allowed: set[str]
@@ -253,25 +262,57 @@ def create_server() -> McplsServer:
     return server
 
 
-def serve() -> None:
-    """Run over stdio until `exit` or end of input, closing every MCP session first."""
+def serve() -> int:
+    """Run over stdio until `exit` or end of input, closing every MCP session first.
+
+    Returns the LSP exit code: 0 after `shutdown` then `exit`, 1 otherwise.
+    """
     server = create_server()
-    asyncio.run(_serve_io(server))
+    return asyncio.run(_serve_io(server))
 
 
-async def _serve_io(server: McplsServer) -> None:
-    stop = threading.Event()
-    reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
+def _stdin_reader(loop: asyncio.AbstractEventLoop) -> asyncio.StreamReader:
+    """stdin as a StreamReader, fed by a daemon thread so that exit never waits on it."""
+    reader = asyncio.StreamReader(limit=2**31)
+    fd = sys.stdin.buffer.fileno()
+
+    def pump() -> None:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                loop.call_soon_threadsafe(reader.feed_eof)
+                return
+            loop.call_soon_threadsafe(reader.feed_data, chunk)
+
+    threading.Thread(target=pump, name="mcpls-stdin", daemon=True).start()
+    return reader
+
+
+async def _serve_io(server: McplsServer) -> int:
+    protocol = server.protocol
+    assert isinstance(protocol, McplsProtocol)
+    protocol.exit_requested = asyncio.Event()
     server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
-    try:
-        await run_async(
-            stop_event=stop,
-            reader=reader,
+    loop_task = asyncio.create_task(
+        run_async(
+            stop_event=threading.Event(),
+            reader=_stdin_reader(asyncio.get_running_loop()),
             protocol=server.protocol,
             logger=log,
             error_handler=server.report_server_error,
         )
+    )
+    exit_task = asyncio.create_task(protocol.exit_requested.wait())
+    try:
+        await asyncio.wait({loop_task, exit_task}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.IncompleteReadError:
+        pass  # the editor went away mid-message: same as end of input
     finally:
-        # End of input without `exit`: the editor is gone; close sessions all the same.
+        for task in (loop_task, exit_task):
+            task.cancel()
+        # `exit`, or end of input without it (the editor is gone): close sessions all the same.
         await server.hub.shutdown()
-
+    return 0 if protocol._shutdown else 1

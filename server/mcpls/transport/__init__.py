@@ -37,4 +37,6 @@ class Transport(Protocol):
 
 def is_response(message: Message) -> bool:
     """A JSON-RPC response: has an id and a result or an error, and no method."""
-    return "method" not in message and "id" in message and ("result" in message or "error" in message)
+    return (
+        "method" not in message and "id" in message and ("result" in message or "error" in message)
+    )

@@ -231,9 +231,7 @@ class HttpTransport:
             raise ConnectionFailed(f"{self.url} failed with {reason}{detail}")
         raise ProtocolError(f"{self.url} refused the request with {reason}{detail}")
 
-    async def _read_stream(
-        self, response: httpx.Response, retry_ms: int
-    ) -> tuple[str | None, int]:
+    async def _read_stream(self, response: httpx.Response, retry_ms: int) -> tuple[str | None, int]:
         """Dispatch every event; return (last event id, retry ms) for resumption."""
         last_id: str | None = None
         try:

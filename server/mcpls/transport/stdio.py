@@ -134,7 +134,8 @@ class StdioTransport:
                 future.set_exception(error)
 
     async def _read_stdout(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
+        assert self._process is not None
+        assert self._process.stdout is not None
         stdout = self._process.stdout
         while True:
             try:
@@ -185,7 +186,8 @@ class StdioTransport:
                 await self.send(reply)
 
     async def _read_stderr(self) -> None:
-        assert self._process is not None and self._process.stderr is not None
+        assert self._process is not None
+        assert self._process.stderr is not None
         stderr = self._process.stderr
         while True:
             try:
