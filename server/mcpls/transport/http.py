@@ -109,7 +109,7 @@ class HttpTransport:
         request_id = message["id"]
         self._pending[request_id] = future
         try:
-            stream_state = await self._post(message, expect_answer=True)
+            stream_state = await self._post(message, answered=future)
             resumes = 0
             while not future.done():
                 last_id, retry_ms = stream_state
@@ -121,13 +121,13 @@ class HttpTransport:
                 resumes += 1
                 # The server asked us to wait `retry` ms before polling again (SEP-1699).
                 await asyncio.sleep(retry_ms / 1000)
-                stream_state = await self._resume(last_id, retry_ms)
+                stream_state = await self._resume(last_id, retry_ms, future)
             return future.result()
         finally:
             self._pending.pop(request_id, None)
 
     async def send(self, message: Message) -> None:
-        await self._post(message, expect_answer=False)
+        await self._post(message, answered=None)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -170,7 +170,9 @@ class HttpTransport:
         finally:
             await response.aclose()
 
-    async def _post(self, message: Message, *, expect_answer: bool) -> tuple[str | None, int]:
+    async def _post(
+        self, message: Message, *, answered: asyncio.Future[Message] | None
+    ) -> tuple[str | None, int]:
         body = json.dumps(message, separators=(",", ":")).encode()
         headers = self._request_headers()
         headers["Content-Type"] = "application/json"
@@ -180,11 +182,11 @@ class HttpTransport:
             session_id = response.headers.get("mcp-session-id")
             if session_id is not None:
                 self.session_id = session_id
-            if not expect_answer:
+            if answered is None:
                 return None, DEFAULT_RETRY_MS
             content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type == "text/event-stream":
-                return await self._read_stream(response, DEFAULT_RETRY_MS)
+                return await self._read_stream(response, DEFAULT_RETRY_MS, answered)
             if content_type == "application/json":
                 data = await self._read_body(response)
                 self._dispatch_json(data)
@@ -231,8 +233,16 @@ class HttpTransport:
             raise ConnectionFailed(f"{self.url} failed with {reason}{detail}")
         raise ProtocolError(f"{self.url} refused the request with {reason}{detail}")
 
-    async def _read_stream(self, response: httpx.Response, retry_ms: int) -> tuple[str | None, int]:
-        """Dispatch every event; return (last event id, retry ms) for resumption."""
+    async def _read_stream(
+        self,
+        response: httpx.Response,
+        retry_ms: int,
+        answered: asyncio.Future[Message] | None = None,
+    ) -> tuple[str | None, int]:
+        """Dispatch events until the stream ends or `answered` is resolved.
+
+        Returns (last event id, retry ms), what a resumption needs.
+        """
         last_id: str | None = None
         try:
             async for event in EventSource(response).aiter_sse():
@@ -241,11 +251,15 @@ class HttpTransport:
                 if event.id:
                     last_id = event.id
                 self._dispatch_event(event)
+                if answered is not None and answered.done():
+                    break
         except httpx.HTTPError as exc:
             self._log("warning", f"event stream from {self.url} broke: {type(exc).__name__}")
         return last_id, retry_ms
 
-    async def _resume(self, last_event_id: str, retry_ms: int) -> tuple[str | None, int]:
+    async def _resume(
+        self, last_event_id: str, retry_ms: int, answered: asyncio.Future[Message]
+    ) -> tuple[str | None, int]:
         headers = self._request_headers("text/event-stream")
         headers["Last-Event-ID"] = last_event_id
         async with self._open("GET", headers) as response:
@@ -255,7 +269,7 @@ class HttpTransport:
                 raise ProtocolError(
                     f"{self.url} answered a stream resumption with {content_type or 'nothing'}"
                 )
-            last_id, retry_ms = await self._read_stream(response, retry_ms)
+            last_id, retry_ms = await self._read_stream(response, retry_ms, answered)
             return last_id or last_event_id, retry_ms
 
     def _dispatch_event(self, event: ServerSentEvent) -> None:

@@ -1,0 +1,167 @@
+"""Drive the real `mcpls serve` process as an editor would (pytest-lsp), checking every
+`mcp/*` message against schemas/."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from contract import validate_error_data, validate_params, validate_result
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import LanguageClient
+from pytest_lsp.client import register_lsp_features
+
+from mcpls.lsp.server import raw_converter
+
+
+class Editor:
+    """A scripted editor: requests, the statuses it was told, and its log."""
+
+    def __init__(self, client: LanguageClient) -> None:
+        self.client = client
+        self.statuses: list[dict[str, Any]] = []
+        self.elicitations: list[dict[str, Any]] = []
+        self.elicit_answer: Callable[[dict[str, Any]], dict[str, Any]] = lambda _: {
+            "action": "decline"
+        }
+        self._changed = asyncio.Condition()
+
+    @property
+    def log(self) -> list[str]:
+        return [m.message for m in self.client.log_messages]
+
+    async def request(self, method: str, params: object) -> Any:
+        """Send `method`; params and result are checked against the contract."""
+        if isinstance(params, dict):
+            validate_params(method, params)
+        try:
+            result = await self.client.protocol.send_request_async(method, params)
+        except JsonRpcException as exc:
+            validate_error_data(exc.data)
+            raise
+        validate_result(method, result)
+        return result
+
+    async def raw_request(self, method: str, params: object) -> Any:
+        """Send without checking params (for malformed-input tests)."""
+        return await self.client.protocol.send_request_async(method, params)
+
+    async def status_changed(self, status: dict[str, Any]) -> None:
+        validate_params("mcp/didChangeStatus", status)
+        async with self._changed:
+            self.statuses.append(status)
+            self._changed.notify_all()
+
+    def latest(self, server: str) -> dict[str, Any] | None:
+        for status in reversed(self.statuses):
+            if status["server"] == server:
+                return status
+        return None
+
+    async def wait_for_state(
+        self, server: str, *states: str, timeout: float = 30
+    ) -> dict[str, Any]:
+        """Wait until the last pushed status of `server` is in one of `states`."""
+
+        def reached() -> bool:
+            latest = self.latest(server)
+            return latest is not None and latest["state"] in states
+
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(reached)
+        latest = self.latest(server)
+        assert latest is not None
+        return latest
+
+    async def configure(self, settings: dict[str, Any]) -> None:
+        self.client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings=settings)
+        )
+
+
+def make_editor_client() -> LanguageClient:
+    client = LanguageClient(converter_factory=raw_converter)
+    register_lsp_features(client)
+    return client
+
+
+def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(extra or {})
+    return env
+
+
+async def start_editor(
+    initialization_options: dict[str, Any] | None,
+    *,
+    elicitation: bool = False,
+    workspace: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Editor:
+    client = make_editor_client()
+    editor = Editor(client)
+
+    @client.feature("mcp/didChangeStatus")
+    async def on_status(ls: LanguageClient, params: dict[str, Any]) -> None:
+        await editor.status_changed(params)
+
+    @client.feature("mcp/elicit")
+    def on_elicit(ls: LanguageClient, params: dict[str, Any]) -> dict[str, Any]:
+        validate_params("mcp/elicit", params)
+        editor.elicitations.append(params)
+        answer = editor.elicit_answer(params)
+        validate_result("mcp/elicit", answer)
+        return answer
+
+    await client.start_io(sys.executable, "-m", "mcpls", "serve", env=server_env(env))
+    experimental: dict[str, Any] = {"mcpls": {"elicitation": True}} if elicitation else {}
+    folders = (
+        [types.WorkspaceFolder(uri=workspace.as_uri(), name=workspace.name)] if workspace else None
+    )
+    result = await client.initialize_session(
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(experimental=experimental),
+            initialization_options=initialization_options,
+            workspace_folders=folders,
+        )
+    )
+    assert result.capabilities.experimental == {"mcpls": {"version": 1}}
+    return editor
+
+
+@pytest_asyncio.fixture
+async def editor_factory() -> AsyncIterator[Callable[..., Any]]:
+    editors: list[Editor] = []
+
+    async def factory(
+        initialization_options: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Editor:
+        editor = await start_editor(initialization_options, **kwargs)
+        editors.append(editor)
+        return editor
+
+    yield factory
+    for editor in editors:
+        if editor.client._server is not None and editor.client._server.returncode is None:
+            await editor.client.shutdown_session()
+        await editor.client.stop()
+
+
+@pytest.fixture
+def http_server_settings() -> Callable[..., dict[str, Any]]:
+    def make(**servers: str | dict[str, Any]) -> dict[str, Any]:
+        return {
+            "servers": {
+                name: ({"url": value} if isinstance(value, str) else value)
+                for name, value in servers.items()
+            }
+        }
+
+    return make
