@@ -13,12 +13,15 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mcpls.config import ConfigError, ServerConfig
 from mcpls.errors import AuthRequired, ConnectionFailed, McplsError, Other, RequestTimeout
 from mcpls.protocol import McpSession, ServerHooks
 from mcpls.transport import Transport
+
+if TYPE_CHECKING:  # httpx and authlib load only when an HTTP server is configured
+    from mcpls.auth.session import OAuthSession, OpenUrl
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,12 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     ("connected", "failed"): "error",
     ("connected", "disable"): "disabled",
     ("connected", "enable"): "connecting",  # restart
+    ("connected", "authenticate"): "authenticating",  # step-up or a new account
     ("authRequired", "enable"): "connecting",
     ("authRequired", "disable"): "disabled",
     ("authRequired", "authenticate"): "authenticating",
     ("authRequired", "failed"): "error",
-    ("authenticating", "connected"): "connected",
+    ("authenticating", "enable"): "connecting",  # signed in: a new MCP session
     ("authenticating", "auth_required"): "authRequired",
     ("authenticating", "failed"): "error",
     ("authenticating", "disable"): "disabled",
@@ -56,6 +60,8 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     ("error", "disable"): "disabled",
     ("error", "failed"): "error",
     ("error", "auth_required"): "authRequired",
+    ("error", "authenticate"): "authenticating",
+    ("disabled", "authenticate"): "authenticating",  # sign in again after a logout
 }
 
 
@@ -71,6 +77,8 @@ def next_state(state: State, event: Event) -> State:
         raise InvalidTransition(f"{event!r} is not possible in state {state!r}") from None
 
 
+# Automatic sign-ins for one operation (step-up with allowAutoReauthentication).
+MAX_AUTO_AUTHORIZATIONS = 3
 # Backoff between automatic reconnection attempts after a transport failure.
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 60.0
@@ -100,8 +108,16 @@ class Connection:
         transport_factory: TransportFactory,
         hooks: ServerHooks,
         on_change: Callable[[Connection], None],
+        oauth: OAuthSession | None = None,
+        auto_open: OpenUrl | None = None,
+        on_auth_required: Callable[[Connection], None] = lambda connection: None,
     ) -> None:
         self.config = config
+        self.oauth = oauth
+        # Opens a browser without a person asking: used only with allowAutoReauthentication.
+        self._auto_open = auto_open
+        self._on_auth_required = on_auth_required
+        self._login: asyncio.Task[None] | None = None
         self.name = config.name
         self._transport_factory = transport_factory
         self._hooks = hooks
@@ -142,6 +158,8 @@ class Connection:
             status["protocolVersion"] = self.session.initialized.protocol_version
         if self.tools is not None and self.state == "connected":
             status["toolCount"] = len(self.tools)
+        if self.oauth is not None:
+            status["auth"] = self.oauth.info().to_status()
         return status
 
     def _move(self, event: Event, error: McplsError | None = None) -> None:
@@ -185,7 +203,12 @@ class Connection:
         await self._close_session()
         if isinstance(exc, AuthRequired):
             self.www_authenticate = exc.www_authenticate
-            self._move("auth_required", exc)
+            if self.oauth is not None:
+                self.oauth.note_challenge(exc.www_authenticate)
+            first = self.state == "connecting"
+            self._move("auth_required", _auth_message(self.name, exc, self.oauth))
+            if first:
+                self._on_auth_required(self)
             return
         self._move("failed", exc)
         if isinstance(exc, ConnectionFailed):
@@ -247,9 +270,12 @@ class Connection:
     async def stop(self) -> None:
         """Shut down for good (editor exit, server removed from the settings)."""
         self._cancel_retry()
-        if self._refresh_tools is not None:
-            self._refresh_tools.cancel()
+        for task in (self._refresh_tools, self._login):
+            if task is not None:
+                task.cancel()
         await self._close_session()
+        if self.oauth is not None:
+            await self.oauth.close()
 
     async def _close_session(self) -> None:
         session, self.session = self.session, None
@@ -257,6 +283,63 @@ class Connection:
         if session is not None:
             with contextlib.suppress(Exception):
                 await session.close()
+
+    # -- authentication -------------------------------------------------------------------
+
+    async def authenticate(self, open_url: OpenUrl, *, announce: Callable[[str], None]) -> None:
+        """Sign in (a person asked, or allowAutoReauthentication); a second call joins the
+        first rather than opening another browser tab."""
+        if self.oauth is None:
+            reason = (
+                "it is a local (stdio) server"
+                if self.config.transport == "stdio"
+                else "its settings give an Authorization header"
+            )
+            raise Other(f"{self.name} does not use OAuth: {reason}")
+        if self._login is None or self._login.done():
+            self._login = asyncio.create_task(self._sign_in(open_url, announce))
+        await asyncio.shield(self._login)
+
+    async def _sign_in(self, open_url: OpenUrl, announce: Callable[[str], None]) -> None:
+        assert self.oauth is not None
+        self._cancel_retry()
+        async with self._lock:
+            await self._close_session()
+            self._move("authenticate")
+        try:
+            await self.oauth.login(open_url, announce=announce)
+        except asyncio.CancelledError:
+            self._move("auth_required", AuthRequired(f"{self.name}: sign-in cancelled"))
+            raise
+        except ConnectionFailed as exc:
+            self._move("failed", exc)
+            raise
+        except McplsError as exc:
+            self._move("auth_required", exc)
+            raise
+        # A new MCP session: the old one may hold the old identity (issue: stale sessions).
+        await self._connect()
+        if self.state == "error" and self.error is not None:
+            raise ConnectionFailed(self.error.message)
+        if self.state == "authRequired":
+            raise AuthRequired(self.error.message if self.error else "still not authorized")
+
+    def complete_authentication(self, redirect_url: str) -> asyncio.Task[None]:
+        """The pasted redirect URL of the pending sign-in; returns the sign-in to await."""
+        if self.oauth is None or self._login is None or self._login.done():
+            raise Other(f"{self.name} has no sign-in waiting; call mcp/authenticate first")
+        self.oauth.complete(redirect_url)
+        return self._login
+
+    async def logout(self, *, forget_client: bool) -> None:
+        """Tokens deleted (and revoked where possible); the server is disabled."""
+        if self.oauth is None:
+            raise Other(f"{self.name} does not use OAuth; there is nothing to sign out of")
+        if self._login is not None and not self._login.done():
+            self._login.cancel()
+        await self.disable()
+        await self.oauth.logout(forget_client=forget_client)
+        self._on_change(self)
 
     # -- what the transport hands up ---------------------------------------------------
 
@@ -287,10 +370,32 @@ class Connection:
         return self.tools
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
-        """Call a tool; a 401 on the way moves the server to authRequired."""
+        """Call a tool; a 401/403 on the way moves the server to authRequired.
+
+        With `allowAutoReauthentication`, mcpls signs in again by itself (asking for the
+        union of granted and required scopes) and retries, at most a few times.
+        """
+        for _ in range(MAX_AUTO_AUTHORIZATIONS):
+            session = self._require_connected()
+            try:
+                result: dict[str, Any] = await self._guard(session.call_tool(name, arguments))
+                return result
+            except AuthRequired:
+                if not self._may_reauthenticate():
+                    raise
+                assert self._auto_open is not None
+                await self.authenticate(self._auto_open, announce=lambda url: None)
         session = self._require_connected()
-        result: dict[str, Any] = await self._guard(session.call_tool(name, arguments))
+        result = await self._guard(session.call_tool(name, arguments))
         return result
+
+    def _may_reauthenticate(self) -> bool:
+        return (
+            isinstance(self.config, ServerConfig)
+            and self.config.allow_auto_reauthentication
+            and self.oauth is not None
+            and self._auto_open is not None
+        )
 
     async def _guard(self, call: Awaitable[Any]) -> Any:
         try:
@@ -329,6 +434,15 @@ class Connection:
         self.tools = tools
         if changed:
             self._on_change(self)
+
+
+def _auth_message(name: str, exc: AuthRequired, oauth: OAuthSession | None) -> McplsError:
+    if oauth is None:
+        return exc
+    if oauth.required_scopes and exc.status_code == 403:
+        scopes = " ".join(oauth.required_scopes)
+        return AuthRequired(f"{name} needs more permissions ({scopes}): authenticate again")
+    return AuthRequired(f"{name} needs you to sign in (HTTP {exc.status_code})")
 
 
 def _is_timeout(exc: Exception) -> bool:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcpls.config import ConfigError, ServerConfig, Settings
 from mcpls.connection import Connection
 from mcpls.protocol import ElicitationHandler, ServerHooks
 from mcpls.transport import Transport
+
+if TYPE_CHECKING:
+    from mcpls.auth.session import OAuthSession, OpenUrl
+    from mcpls.auth.store import TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +42,13 @@ class Hub:
         user_log: UserLog,
         roots: Callable[[], list[dict[str, str]]],
         elicit: ElicitationHandler | None = None,
+        auto_open: OpenUrl | None = None,
+        on_auth_required: Callable[[Connection], None] = lambda connection: None,
     ) -> None:
         self._on_status = on_status
+        self._auto_open = auto_open
+        self._on_auth_required = on_auth_required
+        self._store: TokenStore | None = None
         self._user_log = user_log
         self._roots = roots
         self.elicit = elicit
@@ -84,6 +93,33 @@ class Hub:
             transport_factory=self._make_transport,
             hooks=hooks,
             on_change=self._push,
+            oauth=self._oauth_for(config),
+            auto_open=self._auto_open,
+            on_auth_required=self._on_auth_required,
+        )
+
+    @property
+    def store(self) -> TokenStore:
+        """The token store, opened on first use (the keychain is slow to load)."""
+        if self._store is None:
+            from mcpls.auth.store import TokenStore
+
+            self._store = TokenStore(self.settings.token_storage, log=self._user_log)
+        return self._store
+
+    def _oauth_for(self, config: ServerConfig | ConfigError) -> OAuthSession | None:
+        # OAuth is for remote servers; a configured Authorization header bypasses it.
+        if not isinstance(config, ServerConfig) or config.transport != "http":
+            return None
+        if config.has_authorization_header:
+            return None
+        from mcpls.auth.session import OAuthSession
+
+        return OAuthSession(
+            config,
+            self.settings,
+            self.store,
+            log=lambda level, text: self._user_log(level, f"[{config.name}] {text}"),
         )
 
     def _elicit_for(self, name: str) -> ElicitationHandler:
@@ -120,6 +156,7 @@ class Hub:
             on_server_message=session,
             log_sink=connection.log,
             headers=dict(config.headers),
+            auth=connection.oauth,
         )
 
     # -- status -------------------------------------------------------------------------

@@ -80,6 +80,12 @@ class Editor:
         assert latest is not None
         return latest
 
+    async def wait_for_log(self, text: str, timeout: float = 15) -> None:
+        """Until a `window/logMessage` containing `text` arrived."""
+        async with asyncio.timeout(timeout):
+            while not any(text in line for line in self.log):
+                await asyncio.sleep(0.02)
+
     async def configure(self, settings: dict[str, Any]) -> None:
         self.client.workspace_did_change_configuration(
             types.DidChangeConfigurationParams(settings=settings)

@@ -25,7 +25,8 @@ from pygls.protocol import (
 from pygls.protocol.language_server import lsp_method
 
 from mcpls import __version__, config
-from mcpls.connection import NotConnected
+from mcpls.connection import Connection, NotConnected
+from mcpls.lsp.progress import Progress
 from mcpls.errors import McplsError, RequestTimeout
 from mcpls.hub import Hub, UnknownServer
 from mcpls.lsp import params as p
@@ -97,7 +98,10 @@ class McplsServer(LanguageServer):
             user_log=self.user_log,
             roots=self.roots,
             elicit=self.elicit,
+            auto_open=self.open_url,
+            on_auth_required=self.offer_sign_in,
         )
+        self._prompts: set[asyncio.Task[None]] = set()
         self.initialization_options: object = None
         self.editor_settings: object = None
         self.editor_elicitation = False
@@ -133,6 +137,57 @@ class McplsServer(LanguageServer):
             self.user_log("warning", f"[{server}] the editor's mcp/elicit answer was malformed")
             return {"action": "cancel"}
         return {k: v for k, v in answer.items() if k in ("action", "content")}
+
+    async def open_url(self, url: str) -> None:
+        """Open the sign-in page: the editor's `window/showDocument`, else the OS browser."""
+        window = self.client_capabilities.window if self.protocol.client_capabilities else None
+        if window is not None and window.show_document is not None:
+            result = await self.window_show_document_async(
+                types.ShowDocumentParams(uri=url, external=True)
+            )
+            if result.success:
+                return
+            self.user_log(
+                "warning", "the editor could not open the sign-in page; trying the browser"
+            )
+        import webbrowser
+
+        if not await asyncio.to_thread(webbrowser.open, url):
+            self.user_log("warning", f"no browser could be opened; open this address: {url}")
+
+    def offer_sign_in(self, connection: Connection) -> None:
+        """The first time a server needs a sign-in: ask once, ever (persisted per server)."""
+        task = asyncio.create_task(self._offer_sign_in(connection))
+        self._prompts.add(task)
+        task.add_done_callback(self._prompts.discard)
+
+    async def _offer_sign_in(self, connection: Connection) -> None:
+        from mcpls.auth.store import PromptState
+
+        key = connection.config.url or connection.name
+        prompts = PromptState()
+        if prompts.shown(key):
+            return
+        prompts.mark_shown(key)
+        answer = await self.window_show_message_request_async(
+            types.ShowMessageRequestParams(
+                type=types.MessageType.Info,
+                message=f"{connection.name} needs you to sign in",
+                actions=[
+                    types.MessageActionItem("Authenticate"),
+                    types.MessageActionItem("Not now"),
+                ],
+            )
+        )
+        if answer is not None and answer.title == "Authenticate":
+            try:
+                await connection.authenticate(self.open_url, announce=lambda url: None)
+            except McplsError as exc:
+                self.user_log("warning", f"[{connection.name}] sign-in failed: {exc.message}")
+
+    async def progress_for(self, token: object, title: str) -> Progress:
+        """`$/progress` on the editor's token, or one we create, or none at all."""
+        return await Progress.start(self, token, title)
 
     def settings(self) -> config.Settings:
         """All three sources merged, later wins."""
@@ -244,6 +299,40 @@ def create_server() -> McplsServer:
     lifecycle("mcp/enable", lambda c: c.enable())
     lifecycle("mcp/disable", lambda c: c.disable())
     lifecycle("mcp/restart", lambda c: c.restart())
+
+    @handler("mcp/authenticate", {"server", "workDoneToken"})
+    async def authenticate(ls: McplsServer, params: dict[str, Any]) -> dict[str, Any]:
+        name = p.server_name("mcp/authenticate", params)
+        assert name is not None
+        connection = ls.hub.get(name)
+        progress = await ls.progress_for(params.get("workDoneToken"), f"Signing in to {name}")
+
+        def announce(url: str) -> None:
+            progress.report(f"Opening the sign-in page. If it did not open: {url}")
+
+        try:
+            await connection.authenticate(ls.open_url, announce=announce)
+        finally:
+            progress.end()
+        return connection.status()
+
+    @handler("mcp/completeAuthentication", {"server", "redirectUrl"})
+    async def complete(ls: McplsServer, params: dict[str, Any]) -> dict[str, Any]:
+        name = p.server_name("mcp/completeAuthentication", params)
+        assert name is not None
+        redirect = p.string_field("mcp/completeAuthentication", params, "redirectUrl")
+        connection = ls.hub.get(name)
+        await asyncio.shield(connection.complete_authentication(redirect))
+        return connection.status()
+
+    @handler("mcp/logout", {"server", "forgetClient"})
+    async def logout(ls: McplsServer, params: dict[str, Any]) -> dict[str, Any]:
+        name = p.server_name("mcp/logout", params)
+        assert name is not None
+        forget = p.optional_bool("mcp/logout", params, "forgetClient")
+        connection = ls.hub.get(name)
+        await connection.logout(forget_client=forget)
+        return connection.status()
 
     @handler("mcp/listTools", {"server"})
     async def list_tools(ls: McplsServer, params: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,405 @@
+"""The interactive part of OAuth 2.1: PKCE, the authorization URL, the loopback callback,
+and the token endpoint (code exchange, refresh, revocation).
+
+authlib provides PKCE (RFC 7636), the grant URI, the token request body and client
+authentication (RFC 6749 §2.3); this module adds what MCP needs on top: `resource`
+(RFC 8707) everywhere, the `iss` check (RFC 9207), a callback listener bound to
+loopback that serves exactly one flow, and token responses in JSON or form encoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import html
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from mcpls.auth.store import ClientRegistration, TokenSet
+from mcpls.errors import ConnectionFailed, McplsError, Other
+
+CALLBACK_PATH = "/callback"
+CALLBACK_TIMEOUT_S = 300.0
+# A port per server that stays the same across runs, so registrations keep matching.
+STABLE_PORT_BASE = 20000
+STABLE_PORT_SPAN = 10000
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+class OAuthFailed(McplsError):
+    """The authorization server refused or failed; the message says why in words."""
+
+    kind = "authRequired"
+
+    def __init__(self, message: str, *, error: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class InvalidGrant(OAuthFailed):
+    """The refresh token (or code) is no longer valid: sign in again."""
+
+
+def stable_callback_port(key: str) -> int:
+    """The loopback port for a server: derived from its URL, the same every run."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return STABLE_PORT_BASE + int.from_bytes(digest[:4], "big") % STABLE_PORT_SPAN
+
+
+@dataclass(frozen=True)
+class Pkce:
+    """RFC 7636 verifier and S256 challenge."""
+
+    verifier: str
+    challenge: str
+
+    @classmethod
+    def new(cls) -> Pkce:
+        verifier = secrets.token_urlsafe(64)[:96]  # 43..128 characters (§4.1)
+        return cls(verifier, str(create_s256_code_challenge(verifier)))
+
+    def __repr__(self) -> str:
+        return "Pkce(<redacted>)"
+
+
+def is_loopback_url(url: str) -> bool:
+    """http(s) to 127.0.0.1, ::1 or localhost."""
+    return (urlsplit(url).hostname or "") in {h.strip("[]") for h in LOOPBACK_HOSTS}
+
+
+def check_endpoint(url: str, what: str, *, allow_insecure_loopback: bool) -> str:
+    """Only https (or http on loopback when allowed): never javascript:, file: or data:."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and is_loopback_url(url) and allow_insecure_loopback:
+        return url
+    if parts.scheme == "http" and is_loopback_url(url):
+        raise Other(
+            f"the {what} {url} is plain http; set allowInsecureLoopback to true to allow "
+            "http on this machine (tests and demos only)"
+        )
+    raise Other(f"refusing the {what} {parts.scheme or 'relative'}:… (only https is allowed)")
+
+
+def authorization_url(
+    endpoint: str,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scopes: tuple[str, ...] | None,
+    state: str,
+    pkce: Pkce,
+    resource: str | None,
+) -> str:
+    """The URL the person opens (RFC 6749 §4.1.1 + PKCE + RFC 8707 `resource`)."""
+    extra: dict[str, str] = {
+        "code_challenge": pkce.challenge,
+        "code_challenge_method": "S256",
+    }
+    if resource is not None:
+        extra["resource"] = resource
+    url: str = prepare_grant_uri(
+        endpoint,
+        client_id,
+        "code",
+        redirect_uri=redirect_uri,
+        scope=" ".join(scopes) if scopes else None,
+        state=state,
+        **extra,
+    )
+    return url
+
+
+# -- the callback -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """What came back to the redirect URI, checked."""
+
+    code: str
+
+
+def check_redirect(
+    query: Mapping[str, str],
+    *,
+    state: str,
+    issuer: str,
+    iss_supported: bool,
+) -> CallbackResult:
+    """Validate an authorization response: `state`, then `iss` (RFC 9207 §2.4), then code.
+
+    The AS's `error_description` is shown only after `iss` passed, so that a forged
+    response cannot put words in front of the person.
+    """
+    from mcpls.auth.discovery import IssuerMismatch, check_callback_iss
+
+    if query.get("state") != state:
+        raise OAuthFailed(
+            "the sign-in answer did not match the request (state mismatch); "
+            "it may be stale or forged. Authenticate again."
+        )
+    try:
+        check_callback_iss(iss=query.get("iss"), issuer=issuer, iss_supported=iss_supported)
+    except IssuerMismatch as exc:
+        raise OAuthFailed(f"the sign-in answer came from the wrong issuer: {exc}") from None
+    error = query.get("error")
+    if error:
+        description = query.get("error_description", "")
+        text = f"the authorization server refused: {error}"
+        raise OAuthFailed(text + (f" ({description})" if description else ""), error=error)
+    code = query.get("code")
+    if not code:
+        raise OAuthFailed("the sign-in answer carried no authorization code")
+    return CallbackResult(code)
+
+
+_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>mcpls</title></head>
+<body style="font-family:sans-serif;margin:3em"><h2>{title}</h2><p>{text}</p></body></html>"""
+
+
+class CallbackListener:
+    """One loopback HTTP listener for one flow: answers once, then closes."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        state: str,
+        issuer: str,
+        iss_supported: bool,
+        redirect_uri: str | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.state = state
+        # A configured redirect URI that reaches this machine some other way (a relay,
+        # SSH): nothing listens, the answer comes back through `deliver`.
+        self._fixed_redirect_uri = redirect_uri
+        self._issuer = issuer
+        self._iss_supported = iss_supported
+        self._server: asyncio.Server | None = None
+        self.result: asyncio.Future[CallbackResult] = asyncio.get_running_loop().create_future()
+
+    @property
+    def redirect_uri(self) -> str:
+        if self._fixed_redirect_uri is not None:
+            return self._fixed_redirect_uri
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{CALLBACK_PATH}"
+
+    async def start(self) -> None:
+        """Bind the loopback address only; OSError when the port is taken."""
+        if self._fixed_redirect_uri is not None and not is_loopback_url(self._fixed_redirect_uri):
+            return
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        sockets = self._server.sockets
+        if self.port == 0 and sockets:
+            self.port = int(sockets[0].getsockname()[1])
+
+    def deliver(self, query: Mapping[str, str]) -> CallbackResult:
+        """Check an answer (from the listener or pasted back) and resolve the flow."""
+        try:
+            result = check_redirect(
+                query, state=self.state, issuer=self._issuer, iss_supported=self._iss_supported
+            )
+        except OAuthFailed as exc:
+            if not self.result.done():
+                self.result.set_exception(exc)
+            raise
+        if not self.result.done():
+            self.result.set_result(result)
+        return result
+
+    async def wait(self, timeout: float = CALLBACK_TIMEOUT_S) -> CallbackResult:
+        """The code, or OAuthFailed; gives up after five minutes."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(self.result)
+        except TimeoutError:
+            raise OAuthFailed(
+                f"no sign-in answer within {timeout / 60:g} minutes; authenticate again"
+            ) from None
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(10):
+                request_line = await reader.readline()
+                while (await reader.readline()).strip():
+                    pass  # headers: nothing in them matters here
+            status, title, text = self._answer(request_line.decode("latin-1"))
+        except (TimeoutError, ConnectionError, UnicodeError):
+            writer.close()
+            return
+        body = _PAGE.format(title=html.escape(title), text=html.escape(text)).encode()
+        head = (
+            f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        with contextlib.suppress(ConnectionError):
+            writer.write(head + body)
+            await writer.drain()
+        writer.close()
+
+    def _answer(self, request_line: str) -> tuple[str, str, str]:
+        parts = request_line.split()
+        if len(parts) < 2 or parts[0] != "GET":
+            return "405 Method Not Allowed", "Not here", "This address only takes the sign-in."
+        target = urlsplit(parts[1])
+        if target.path != CALLBACK_PATH:
+            return "404 Not Found", "Not here", "This address only takes the sign-in."
+        if self.result.done():
+            return "409 Conflict", "Already done", "This sign-in was already completed."
+        try:
+            self.deliver(dict(parse_qsl(target.query)))
+        except OAuthFailed as exc:
+            return "400 Bad Request", "Sign-in failed", exc.message
+        return "200 OK", "Signed in", "mcpls has the sign-in. You can close this tab."
+
+
+# -- the token endpoint ----------------------------------------------------------------
+
+
+def _parse_token_response(response: httpx.Response) -> dict[str, Any]:
+    content_type = response.headers.get("content-type", "").split(";")[0].strip()
+    text = response.text
+    if content_type == "application/x-www-form-urlencoded" or (
+        content_type != "application/json" and "=" in text and not text.lstrip().startswith("{")
+    ):
+        return dict(parse_qsl(text))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise OAuthFailed(
+            f"the token endpoint answered HTTP {response.status_code} with something that "
+            "is neither JSON nor a form"
+        ) from None
+    if not isinstance(data, dict):
+        raise OAuthFailed("the token endpoint answered with JSON that is not an object")
+    return data
+
+
+async def token_request(
+    http: httpx.AsyncClient,
+    endpoint: str,
+    registration: ClientRegistration,
+    grant_type: str,
+    **params: str | None,
+) -> dict[str, Any]:
+    """POST to the token endpoint with the registered client authentication."""
+    body = prepare_token_request(grant_type, **{k: v for k, v in params.items() if v})
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Accept": "application/json",
+    }
+    auth = ClientAuth(
+        registration.client_id,
+        registration.client_secret,
+        registration.token_endpoint_auth_method,
+    )
+    _, headers, body = auth.prepare("POST", endpoint, headers, body)
+    try:
+        response = await http.post(endpoint, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        from mcpls.transport.http import describe_http_error
+
+        raise ConnectionFailed(describe_http_error(exc, endpoint)) from None
+    if response.status_code >= 500:
+        raise ConnectionFailed(
+            f"the token endpoint {endpoint} failed with HTTP {response.status_code}"
+        )
+    data = _parse_token_response(response)
+    if response.status_code >= 400 or "error" in data:
+        error = str(data.get("error", f"HTTP {response.status_code}"))
+        description = data.get("error_description")
+        text = f"the token endpoint refused ({error}" + (
+            f": {description})" if isinstance(description, str) else ")"
+        )
+        if error == "invalid_grant":
+            raise InvalidGrant(text, error=error)
+        raise OAuthFailed(text, error=error)
+    return data
+
+
+def token_set(
+    data: Mapping[str, Any],
+    *,
+    issuer: str,
+    resource: str,
+    requested_scopes: tuple[str, ...] | None,
+    previous: TokenSet | None = None,
+) -> TokenSet:
+    """A stored token from a token response; keeps the old refresh token if none came."""
+    access = data.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise OAuthFailed("the token endpoint answered without an access_token")
+    token_type = str(data.get("token_type", "Bearer"))
+    if token_type.lower() != "bearer":
+        raise OAuthFailed(f"the token endpoint issued a {token_type!r} token; mcpls uses Bearer")
+    expires_in = data.get("expires_in")
+    try:
+        expires_at = time.time() + float(expires_in) if expires_in is not None else None
+    except (TypeError, ValueError):
+        expires_at = None
+    refresh = data.get("refresh_token")
+    if not isinstance(refresh, str) or not refresh:
+        refresh = previous.refresh_token if previous else None
+    scope_text = data.get("scope")
+    if isinstance(scope_text, str):
+        scope = tuple(scope_text.split())
+    elif previous is not None and not requested_scopes:
+        scope = previous.scope
+    else:
+        scope = requested_scopes or ()
+    return TokenSet(
+        access_token=access,
+        token_type="Bearer",
+        expires_at=expires_at,
+        refresh_token=refresh,
+        scope=scope,
+        issuer=issuer,
+        resource=resource,
+    )
+
+
+async def revoke(
+    http: httpx.AsyncClient,
+    endpoint: str,
+    registration: ClientRegistration,
+    token: str,
+    hint: str,
+) -> None:
+    """RFC 7009 revocation; failures are not the person's problem (tokens are deleted)."""
+    body = urlencode({"token": token, "token_type_hint": hint})
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    auth = ClientAuth(
+        registration.client_id,
+        registration.client_secret,
+        registration.token_endpoint_auth_method,
+    )
+    _, headers, body = auth.prepare("POST", endpoint, headers, body)
+    with contextlib.suppress(httpx.HTTPError):
+        await http.post(endpoint, content=body, headers=headers)
