@@ -150,9 +150,10 @@ async def sdk_calls(url: str, n: int) -> list[float]:
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
-    async with streamable_http_client(url) as (read, write, *_), ClientSession(
-        read, write
-    ) as session:
+    async with (
+        streamable_http_client(url) as (read, write, *_),
+        ClientSession(read, write) as session,
+    ):
         await session.initialize()
         return await timed(n, lambda: session.call_tool("add", {"a": 1, "b": 2}))
 
@@ -184,7 +185,7 @@ async def main() -> None:
         print(line("mcpls serve", ours, base_median))
 
         port = free_port()
-        server = subprocess.Popen(
+        server = subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
             [sys.executable, "-m", "mcpls.demo.server", "--port", str(port)],
             env=env,
             stderr=subprocess.DEVNULL,
@@ -196,10 +197,14 @@ async def main() -> None:
             raw = await raw_calls(url, args.calls)
             raw_median = statistics.median(raw)
             print(line("raw httpx POST (baseline)", raw, raw_median))
-            print(line("mcp/callTool through mcpls", await mcpls_calls(url, args.calls, env),
-                       raw_median))
-            print(line("official Python SDK client", await sdk_calls(url, args.calls),
-                       raw_median))
+            print(
+                line(
+                    "mcp/callTool through mcpls",
+                    await mcpls_calls(url, args.calls, env),
+                    raw_median,
+                )
+            )
+            print(line("official Python SDK client", await sdk_calls(url, args.calls), raw_median))
         finally:
             server.terminate()
             server.wait(timeout=10)

@@ -59,7 +59,7 @@ def test_scenario_passes(scenario: str, tmp_path: Path) -> None:
         if c.get("status") in ("FAILURE", "WARNING")
     ]
     adapter_log = "\n".join(p.read_text() for p in tmp_path.glob("*/stderr.txt"))
-    assert code == 0 and "OVERALL: PASSED" in output, (
-        f"{scenario} failed: {problems}\n{output[-3000:]}\n{adapter_log[-3000:]}"
-    )
+    report = f"{scenario} failed: {problems}\n{output[-3000:]}\n{adapter_log[-3000:]}"
+    assert "OVERALL: PASSED" in output, report
+    assert code == 0, report
     assert any(c.get("status") == "SUCCESS" for c in checks)

@@ -16,7 +16,7 @@ from contract import validate_error_data, validate_params, validate_result
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
-from pytest_lsp.client import register_lsp_features
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 from mcpls.lsp.server import raw_converter
 
@@ -31,11 +31,18 @@ class Editor:
         self.elicit_answer: Callable[[dict[str, Any]], dict[str, Any]] = lambda _: {
             "action": "decline"
         }
+        self.log: list[str] = []
         self._changed = asyncio.Condition()
 
-    @property
-    def log(self) -> list[str]:
-        return [m.message for m in self.client.log_messages]
+    async def logged(self, message: str) -> None:
+        async with self._changed:
+            self.log.append(message)
+            self._changed.notify_all()
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 30) -> None:
+        """Until `predicate` holds after some status or log message arrived."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)
 
     async def request(self, method: str, params: object) -> Any:
         """Send `method`; params and result are checked against the contract."""
@@ -74,17 +81,14 @@ class Editor:
             latest = self.latest(server)
             return latest is not None and latest["state"] in states
 
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(reached)
+        await self.wait_until(reached, timeout)
         latest = self.latest(server)
         assert latest is not None
         return latest
 
     async def wait_for_log(self, text: str, timeout: float = 15) -> None:
         """Until a `window/logMessage` containing `text` arrived."""
-        async with asyncio.timeout(timeout):
-            while not any(text in line for line in self.log):
-                await asyncio.sleep(0.02)
+        await self.wait_until(lambda: any(text in line for line in self.log), timeout)
 
     async def configure(self, settings: dict[str, Any]) -> None:
         self.client.workspace_did_change_configuration(
@@ -94,7 +98,9 @@ class Editor:
 
 def make_editor_client() -> LanguageClient:
     client = LanguageClient(converter_factory=raw_converter)
-    register_lsp_features(client)
+    # pytest-lsp's defaults, but the log is the Editor's (so tests can wait on it).
+    features = {k: v for k, v in DEFAULT_CLIENT_FEATURES.items() if k != types.WINDOW_LOG_MESSAGE}
+    register_lsp_features(client, features)
     return client
 
 
@@ -117,6 +123,10 @@ async def start_editor(
     @client.feature("mcp/didChangeStatus")
     async def on_status(ls: LanguageClient, params: dict[str, Any]) -> None:
         await editor.status_changed(params)
+
+    @client.feature(types.WINDOW_LOG_MESSAGE)
+    async def on_log(ls: LanguageClient, params: types.LogMessageParams) -> None:
+        await editor.logged(params.message)
 
     @client.feature("mcp/elicit")
     def on_elicit(ls: LanguageClient, params: dict[str, Any]) -> dict[str, Any]:

@@ -174,9 +174,7 @@ async def test_server_requests_roots_ping_sampling_and_logs(
     assert "ok" in (await call("ping_client")).lower()
     assert "not" in (await call("sample")).lower()  # method not found, in words
     await call("log_something", text="visible in the editor log")
-    async with asyncio.timeout(10):
-        while not any("visible in the editor log" in m for m in editor.log):
-            await asyncio.sleep(0.05)
+    await editor.wait_for_log("visible in the editor log")
     assert any(m.startswith("[py]") for m in editor.log if "visible" in m)
 
 
@@ -212,9 +210,7 @@ async def test_tools_list_changed_refreshes_and_pushes_status(
     await editor.request(
         "mcp/callTool", {"server": "py", "name": "add_tool", "arguments": {"name": "fresh"}}
     )
-    async with asyncio.timeout(15):
-        while editor.latest("py")["toolCount"] != before + 1:  # type: ignore[index]
-            await asyncio.sleep(0.05)
+    await editor.wait_until(lambda: editor.latest("py")["toolCount"] == before + 1)  # type: ignore[index]
     tools = await editor.request("mcp/listTools", {"server": "py"})
     assert "fresh" in {tool["name"] for tool in tools["tools"]}
 

@@ -73,7 +73,10 @@ def test_later_source_replaces_server_whole_and_globals_key_by_key() -> None:
         (
             "file",
             {
-                "servers": {"a": {"url": "https://a/mcp", "timeoutMs": 10}, "b": {"url": "https://b"}},
+                "servers": {
+                    "a": {"url": "https://a/mcp", "timeoutMs": 10},
+                    "b": {"url": "https://b"},
+                },
                 "tokenStorage": "file",
                 "logLevel": "debug",
             },

@@ -55,11 +55,7 @@ def test_table_is_exactly_the_expected_one() -> None:
 
 @pytest.mark.parametrize(
     ("state", "event"),
-    [
-        pair
-        for pair in itertools.product(get_args(State), get_args(Event))
-        if pair not in EXPECTED
-    ],
+    [pair for pair in itertools.product(get_args(State), get_args(Event)) if pair not in EXPECTED],
 )
 def test_every_other_pair_is_refused(state: State, event: Event) -> None:
     with pytest.raises(InvalidTransition, match=event):

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-
 from mcpls.auth.challenge import BearerChallenge
 from mcpls.auth.discovery import (
     DiscoveryError,
@@ -26,6 +25,7 @@ from mcpls.auth.discovery import (
     require_pkce_s256,
     validate_resource,
 )
+
 from mcpls.auth.flow import check_endpoint
 from mcpls.config import OAuthConfig
 from mcpls.errors import ConnectionFailed, Other

@@ -26,10 +26,10 @@ from pygls.protocol.language_server import lsp_method
 
 from mcpls import __version__, config
 from mcpls.connection import Connection, NotConnected
-from mcpls.lsp.progress import Progress
 from mcpls.errors import McplsError, RequestTimeout
 from mcpls.hub import Hub, UnknownServer
 from mcpls.lsp import params as p
+from mcpls.lsp.progress import Progress
 
 log = logging.getLogger(__name__)
 
