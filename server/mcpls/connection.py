@@ -337,9 +337,9 @@ class Connection:
             raise Other(f"{self.name} does not use OAuth; there is nothing to sign out of")
         if self._login is not None and not self._login.done():
             self._login.cancel()
-        await self.disable()
         await self.oauth.logout(forget_client=forget_client)
-        self._on_change(self)
+        await self.disable()
+        self._on_change(self)  # already disabled: the signed-out auth still needs a push
 
     # -- what the transport hands up ---------------------------------------------------
 

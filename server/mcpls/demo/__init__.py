@@ -1,7 +1,10 @@
-"""`mcpls demo`: a local MCP server and a scripted editor session against `mcpls serve`.
+"""`mcpls demo`: a local OAuth-protected MCP server and a scripted editor session
+against `mcpls serve`.
 
-A newcomer sees what an editor sees: every status change, the tool list, a tool call.
-Everything runs on 127.0.0.1 with settings and state in a temporary folder.
+A newcomer sees what an editor sees: the server needs a sign-in, the person clicks
+"Authenticate", the sign-in page opens (here the demo's authorization server approves at
+once, and the scripted browser follows it), then the tool list, a tool call, a logout.
+Everything runs on 127.0.0.1 with settings and tokens in a temporary folder.
 """
 
 from __future__ import annotations
@@ -48,12 +51,33 @@ async def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: f
             return
 
 
+async def follow_sign_in(url: str) -> bool:
+    """Stands in for the person's browser: the demo's authorization server approves at
+    once and redirects to mcpls's loopback callback, which the browser then opens."""
+    import httpx
+
+    async with httpx.AsyncClient(follow_redirects=False, timeout=10) as browser:
+        response = await browser.get(url)
+        location = response.headers.get("location", "")
+        if not location.startswith("http://127.0.0.1:"):
+            say(f"  the sign-in page did not redirect back to mcpls (HTTP {response.status_code})")
+            return False
+        say("  (browser) the authorization server approved; back to mcpls's callback")
+        page = await browser.get(location)
+        return page.status_code == 200
+
+
 def describe(status: dict[str, Any]) -> str:
     text = f"{status['server']}: {status['state']}"
     if "serverInfo" in status:
         info = status["serverInfo"]
         text += f" ({info['name']} {info['version']}, protocol {status.get('protocolVersion')},"
         text += f" {status.get('toolCount', 0)} tools)"
+    auth = status.get("auth")
+    if auth is not None:
+        text += f"  auth: {'signed in' if auth['authenticated'] else 'not signed in'}"
+        if auth.get("scopes"):
+            text += f" scopes={' '.join(auth['scopes'])}"
     if "error" in status:
         text += f" [{status['error']['kind']}] {status['error']['message']}"
     return text
@@ -65,13 +89,27 @@ async def scripted_editor(url: str, env: dict[str, str]) -> int:
     from mcpls.lsp.server import raw_converter
 
     client = LanguageClient("mcpls-demo-editor", "1.0", converter_factory=raw_converter)
-    connected = asyncio.Event()
+    settled = asyncio.Event()
 
     @client.feature("mcp/didChangeStatus")  # type: ignore[untyped-decorator]
     def on_status(ls: LanguageClient, status: dict[str, Any]) -> None:
         say(f"  ← mcp/didChangeStatus  {describe(status)}")
-        if status["state"] == "connected":
-            connected.set()
+        if status["state"] in ("connected", "authRequired", "error"):
+            settled.set()
+
+    @client.feature(types.WINDOW_SHOW_DOCUMENT)  # type: ignore[untyped-decorator]
+    async def on_show_document(
+        ls: LanguageClient, params: types.ShowDocumentParams
+    ) -> types.ShowDocumentResult:
+        say(f"  ← window/showDocument  {params.uri[:90]}…")
+        return types.ShowDocumentResult(success=await follow_sign_in(params.uri))
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)  # type: ignore[untyped-decorator]
+    def on_prompt(
+        ls: LanguageClient, params: types.ShowMessageRequestParams
+    ) -> types.MessageActionItem | None:
+        say(f'  ← window/showMessageRequest  "{params.message}"  (the person picks: Not now)')
+        return types.MessageActionItem(title="Not now")
 
     @client.feature(types.WINDOW_LOG_MESSAGE)  # type: ignore[untyped-decorator]
     def on_log(ls: LanguageClient, params: types.LogMessageParams) -> None:
@@ -79,28 +117,45 @@ async def scripted_editor(url: str, env: dict[str, str]) -> int:
 
     say(HEADLINE.format("2. The editor starts `mcpls serve` and configures the server"))
     await client.start_io(sys.executable, "-m", "mcpls", "serve", env=env)
-    settings = {"servers": {"demo": {"url": url}}}
+    # Plain http is allowed here because the demo's servers are on this machine.
+    settings = {
+        "servers": {"demo": {"url": url}},
+        "allowInsecureLoopback": True,
+        "tokenStorage": "file",  # into the demo's temporary folder, not your keychain
+    }
     say(f"  → initialize           initializationOptions={json.dumps(settings)}")
     await client.initialize_async(
         types.InitializeParams(
-            capabilities=types.ClientCapabilities(), initialization_options=settings
+            capabilities=types.ClientCapabilities(
+                window=types.WindowClientCapabilities(
+                    show_document=types.ShowDocumentClientCapabilities(support=True)
+                )
+            ),
+            initialization_options=settings,
         )
     )
     client.initialized(types.InitializedParams())
     try:
         async with asyncio.timeout(30):
-            await connected.wait()
-        say(HEADLINE.format("3. The tool list"))
+            await settled.wait()
+        say(HEADLINE.format('3. The person clicks "Authenticate" (no browser opened before)'))
+        say('  → mcp/authenticate      {"server": "demo"}')
+        status = await client.protocol.send_request_async("mcp/authenticate", {"server": "demo"})
+        say(f"  ← result               {describe(status)}")
+        say(HEADLINE.format("4. The tool list"))
         tools = await client.protocol.send_request_async("mcp/listTools", {"server": "demo"})
         for tool in tools["tools"]:
             say(f"  • {tool['name']}: {tool.get('description', '').strip()}")
-        say(HEADLINE.format("4. A tool call"))
+        say(HEADLINE.format("5. A tool call"))
         call = {"server": "demo", "name": "greet", "arguments": {"name": "newcomer"}}
         say(f"  → mcp/callTool         {json.dumps(call)}")
         result = await client.protocol.send_request_async("mcp/callTool", call)
         for item in result["content"]:
             say(f"  ← {item.get('text', item)}")
-        say(HEADLINE.format("5. The editor closes"))
+        say(HEADLINE.format("6. Sign out"))
+        status = await client.protocol.send_request_async("mcp/logout", {"server": "demo"})
+        say(f"  ← result               {describe(status)}")
+        say(HEADLINE.format("7. The editor closes"))
         await client.shutdown_async(None)
         client.exit(None)
         await client.stop()  # type: ignore[no-untyped-call]
@@ -121,7 +176,7 @@ def run_demo(port: int = 0) -> int:
             "XDG_DATA_HOME": str(Path(home, "data")),
             "XDG_STATE_HOME": str(Path(home, "state")),
         }
-        say(HEADLINE.format("1. A local MCP server (official Python SDK) starts"))
+        say(HEADLINE.format("1. A local OAuth-protected MCP server (official Python SDK) starts"))
         server = subprocess.Popen(
             [sys.executable, "-m", "mcpls.demo.server", "--port", str(port)], env=env
         )
