@@ -127,7 +127,7 @@ class DemoProvider:
         )
         return OAuthToken(
             access_token=access,
-            token_type="Bearer",
+            token_type="Bearer",  # noqa: S106 - a token type, not a secret
             expires_in=self.access_ttl_s,
             refresh_token=refresh,
             scope=" ".join(scopes) or None,
