@@ -177,8 +177,11 @@ def run_demo(port: int = 0) -> int:
             "XDG_STATE_HOME": str(Path(home, "state")),
         }
         say(HEADLINE.format("1. A local OAuth-protected MCP server (official Python SDK) starts"))
+        server_log = Path(home, "server.log").open("wb")  # noqa: SIM115 - closed below
         server = subprocess.Popen(
-            [sys.executable, "-m", "mcpls.demo.server", "--port", str(port)], env=env
+            [sys.executable, "-m", "mcpls.demo.server", "--port", str(port)],
+            env=env,
+            stderr=server_log,
         )
         url = f"http://127.0.0.1:{port}/mcp"
         try:
@@ -187,6 +190,7 @@ def run_demo(port: int = 0) -> int:
             return asyncio.run(scripted_editor(url, env))
         except (RuntimeError, TimeoutError) as exc:
             say(f"demo failed: {exc or 'timed out'}")
+            say(Path(home, "server.log").read_text(errors="replace")[-2000:])
             return 1
         finally:
             server.terminate()
@@ -194,3 +198,4 @@ def run_demo(port: int = 0) -> int:
                 server.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 server.kill()
+            server_log.close()
