@@ -66,7 +66,7 @@ def run_scenario(scenario: str, out: Path) -> tuple[int, str, list[dict[str, obj
         check=False,
     )
     checks: list[dict[str, object]] = []
-    for path in out.glob("*/checks.json"):
+    for path in out.rglob("checks.json"):
         checks.extend(json.loads(path.read_text()))
     return process.returncode, process.stdout + process.stderr, checks
 
@@ -79,7 +79,7 @@ def test_scenario_passes(scenario: str, tmp_path: Path) -> None:
         for c in checks
         if c.get("status") in ("FAILURE", "WARNING")
     ]
-    adapter_log = "\n".join(p.read_text() for p in tmp_path.glob("*/stderr.txt"))
+    adapter_log = "\n".join(p.read_text() for p in tmp_path.rglob("stderr.txt"))
     report = f"{scenario} failed: {problems}\n{output[-3000:]}\n{adapter_log[-3000:]}"
     assert "OVERALL: PASSED" in output, report
     assert code == 0, report
