@@ -298,7 +298,12 @@ class Connection:
             raise Other(f"{self.name} does not use OAuth: {reason}")
         if self._login is None or self._login.done():
             self._login = asyncio.create_task(self._sign_in(open_url, announce))
-        await asyncio.shield(self._login)
+        login = self._login
+        try:
+            await asyncio.shield(login)
+        except asyncio.CancelledError:
+            login.cancel()  # the person cancelled: stop listening, back to authRequired
+            raise
 
     async def _sign_in(self, open_url: OpenUrl, announce: Callable[[str], None]) -> None:
         assert self.oauth is not None

@@ -25,8 +25,8 @@ import httpx
 from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from mcpls.auth.store import ClientRegistration, TokenSet
 
+from mcpls.auth.store import ClientRegistration, TokenSet
 from mcpls.errors import ConnectionFailed, McplsError, Other
 
 CALLBACK_PATH = "/callback"

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
 from mcpls.auth.challenge import BearerChallenge
 from mcpls.auth.discovery import (
     DiscoveryError,
@@ -25,7 +26,6 @@ from mcpls.auth.discovery import (
     require_pkce_s256,
     validate_resource,
 )
-
 from mcpls.auth.flow import check_endpoint
 from mcpls.config import OAuthConfig
 from mcpls.errors import ConnectionFailed, Other

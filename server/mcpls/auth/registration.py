@@ -10,10 +10,10 @@ import json
 from collections.abc import Sequence
 
 import httpx
-from mcpls.auth.store import ClientRegistration, TokenStore
 
 from mcpls.auth.flow import OAuthFailed, check_endpoint
 from mcpls.auth.metadata import AuthServer
+from mcpls.auth.store import ClientRegistration, TokenStore
 from mcpls.config import OAuthConfig
 from mcpls.errors import ConnectionFailed, Other
 

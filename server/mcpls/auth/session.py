@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+
 from mcpls.auth.challenge import BearerChallenge, MalformedChallenge, find_bearer_challenge
 from mcpls.auth.discovery import canonical_resource
-from mcpls.auth.scopes import select_scopes
-from mcpls.auth.store import ClientRegistration, StoreError, TokenSet, TokenStore
-
 from mcpls.auth.flow import (
     CallbackListener,
     InvalidGrant,
@@ -37,6 +35,8 @@ from mcpls.auth.flow import (
 )
 from mcpls.auth.metadata import AuthServer, discover
 from mcpls.auth.registration import metadata_document, preregistered, register
+from mcpls.auth.scopes import select_scopes
+from mcpls.auth.store import ClientRegistration, StoreError, TokenSet, TokenStore
 from mcpls.config import ServerConfig, Settings
 from mcpls.errors import AuthRequired, McplsError, Other
 

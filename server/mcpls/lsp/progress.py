@@ -16,7 +16,7 @@ class Progress:
 
     def __init__(self, server: LanguageServer | None, token: str | int | None) -> None:
         self._server = server
-        self._token = token
+        self.token = token
 
     @classmethod
     async def start(cls, server: LanguageServer, token: object, title: str) -> Progress:
@@ -35,12 +35,12 @@ class Progress:
         return progress
 
     def report(self, message: str) -> None:
-        if self._server is not None and self._token is not None:
+        if self._server is not None and self.token is not None:
             self._server.work_done_progress.report(
-                self._token, types.WorkDoneProgressReport(message=message)
+                self.token, types.WorkDoneProgressReport(message=message)
             )
 
     def end(self) -> None:
-        if self._server is not None and self._token is not None:
-            self._server.work_done_progress.end(self._token, types.WorkDoneProgressEnd())
-            self._token = None
+        if self._server is not None and self.token is not None:
+            self._server.work_done_progress.end(self.token, types.WorkDoneProgressEnd())
+            self.token = None

@@ -102,6 +102,8 @@ class McplsServer(LanguageServer):
             on_auth_required=self.offer_sign_in,
         )
         self._prompts: set[asyncio.Task[None]] = set()
+        # Progress tokens whose Cancel button cancels a request (the sign-in).
+        self.cancellable: dict[str | int, asyncio.Task[Any]] = {}
         self.initialization_options: object = None
         self.editor_settings: object = None
         self.editor_elicitation = False
@@ -306,6 +308,9 @@ def create_server() -> McplsServer:
         assert name is not None
         connection = ls.hub.get(name)
         progress = await ls.progress_for(params.get("workDoneToken"), f"Signing in to {name}")
+        task = asyncio.current_task()
+        if progress.token is not None and task is not None:
+            ls.cancellable[progress.token] = task  # the progress bar's Cancel button
 
         def announce(url: str) -> None:
             progress.report(f"Opening the sign-in page. If it did not open: {url}")
@@ -313,8 +318,16 @@ def create_server() -> McplsServer:
         try:
             await connection.authenticate(ls.open_url, announce=announce)
         finally:
+            if progress.token is not None:
+                ls.cancellable.pop(progress.token, None)
             progress.end()
         return connection.status()
+
+    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def cancel_progress(ls: McplsServer, params: types.WorkDoneProgressCancelParams) -> None:
+        task = ls.cancellable.pop(params.token, None)
+        if task is not None:
+            task.cancel()
 
     @handler("mcp/completeAuthentication", {"server", "redirectUrl"})
     async def complete(ls: McplsServer, params: dict[str, Any]) -> dict[str, Any]:
