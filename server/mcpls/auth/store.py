@@ -260,8 +260,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
     A crash or a full disk leaves either the old file or the new one, never a torn one.
     """
     _private_directory(path.parent)
-    # mkstemp opens with O_EXCL (and O_NOFOLLOW where it exists) and mode 0600.
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # mkstemp opens with O_EXCL (and O_NOFOLLOW where it exists) and mode 0600.
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _write_failed(path, exc) from exc
     temp = Path(temp_name)
     try:
         try:
@@ -277,16 +280,20 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
-        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            raise StoreError(
-                f"the disk is full: could not write {_display(path)}; the previous copy is kept. "
-                "Free some disk space and try again."
-            ) from exc
-        raise StoreError(
-            f"could not write {_display(path)} ({exc.strerror or exc}); the previous copy is "
-            "kept. Check that the directory is writable by you."
-        ) from exc
+        raise _write_failed(path, exc) from exc
     _sync_directory(path.parent)
+
+
+def _write_failed(path: Path, exc: OSError) -> StoreError:
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return StoreError(
+            f"the disk is full: could not write {_display(path)}; the previous copy is kept. "
+            "Free some disk space and try again."
+        )
+    return StoreError(
+        f"could not write {_display(path)} ({exc.strerror or exc}); the previous copy is "
+        "kept. Check that the directory is writable by you."
+    )
 
 
 def _replace(source: Path, target: Path) -> None:

@@ -1,0 +1,457 @@
+"""The token store in file mode: durability, privacy, damage containment, cross-process locks."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mcpls.auth.store import ClientRegistration, PromptState, StoreError, TokenSet, TokenStore
+
+ACCESS = "at-3c1f0e-unit-access"
+REFRESH = "rt-9a7b21-unit-refresh"
+CLIENT_SECRET = "cs-77d0c4-unit-client"
+RESOURCE = "https://mcp.example.com/mcp"
+OTHER_RESOURCE = "https://other.example.org/mcp"
+ISSUER = "https://auth.example.com/"
+SECRETS = (ACCESS, REFRESH, CLIENT_SECRET)
+posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+
+
+def tokens(resource: str = RESOURCE, access: str = ACCESS) -> TokenSet:
+    return TokenSet(
+        access_token=access,
+        token_type="Bearer",
+        expires_at=1_900_000_000.5,
+        refresh_token=REFRESH,
+        scope=("mcp:read", "mcp:write"),
+        issuer=ISSUER,
+        resource=resource,
+    )
+
+
+def registration() -> ClientRegistration:
+    return ClientRegistration(
+        issuer=ISSUER,
+        client_id="mcpls-client",
+        client_secret=CLIENT_SECRET,
+        token_endpoint_auth_method="client_secret_basic",
+        redirect_uris=("http://127.0.0.1:33418/callback",),
+        source="dcr",
+        client_secret_expires_at=0,
+    )
+
+
+class Log(list[tuple[str, str]]):
+    def __call__(self, level: str, message: str) -> None:
+        self.append((level, message))
+
+    def warnings(self) -> list[str]:
+        return [message for level, message in self if level == "warning"]
+
+
+@pytest.fixture(autouse=True)
+def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Data and state directories inside tmp_path (platformdirs reads XDG_* on Linux)."""
+    for name in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    if sys.platform != "linux":
+        pytest.skip("the tests place the store through XDG variables")
+    return tmp_path
+
+
+def tokens_dir(root: Path) -> Path:
+    return root / "xdg_data_home" / "mcpls" / "tokens"
+
+
+def entry_files(root: Path) -> list[Path]:
+    directory = tokens_dir(root)
+    return sorted(directory.iterdir()) if directory.exists() else []
+
+
+def test_everything_round_trips_through_a_fresh_store(xdg: Path) -> None:
+    store = TokenStore("file")
+    store.save_tokens(tokens())
+    store.save_registration(registration())
+    store.save_secret("client-secret|x", CLIENT_SECRET)
+
+    # A new store (another window) reads what the first wrote: nothing is cached.
+    other = TokenStore("file")
+    assert other.load_tokens(RESOURCE, ISSUER) == tokens()
+    assert other.load_registration(ISSUER) == registration()
+    assert other.load_secret("client-secret|x") == CLIENT_SECRET
+    assert other.load_tokens(OTHER_RESOURCE, ISSUER) is None
+    assert store.backend == f"file ({tokens_dir(xdg)})"
+
+    rotated = replace(tokens(), refresh_token="rt-rotated")
+    other.save_tokens(rotated)
+    assert store.load_tokens(RESOURCE, ISSUER) == rotated
+
+    store.delete_tokens(RESOURCE, ISSUER)
+    store.delete_registration(ISSUER)
+    store.delete_tokens(RESOURCE, ISSUER)  # already gone: not an error
+    assert other.load_tokens(RESOURCE, ISSUER) is None
+    assert other.load_registration(ISSUER) is None
+    assert len(entry_files(xdg)) == 1  # only the secret is left
+
+
+def test_file_mode_warns_once_that_tokens_are_in_a_file() -> None:
+    log = Log()
+    store = TokenStore("file", log=log)
+    store.save_tokens(tokens())
+    store.load_tokens(RESOURCE, ISSUER)
+    store.save_registration(registration())
+
+    [warning] = log.warnings()
+    assert "not in the system keychain" in warning
+    assert 'tokenStorage is "file"' in warning
+
+
+@posix_only
+def test_entries_are_private_files_in_a_private_directory(xdg: Path) -> None:
+    directory = tokens_dir(xdg)
+    directory.mkdir(parents=True, mode=0o755)
+    os.chmod(directory, 0o755)  # noqa: S103 - as a careless earlier version or a restore might leave it
+    old_umask = os.umask(0)
+    try:
+        TokenStore("file").save_tokens(tokens())
+    finally:
+        os.umask(old_umask)
+
+    [entry] = entry_files(xdg)
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert ACCESS in entry.read_text()  # the entry is the file, so its mode is what protects it
+
+
+@posix_only
+def test_a_widened_entry_is_narrowed_again_when_read(xdg: Path) -> None:
+    TokenStore("file").save_tokens(tokens())
+    [entry] = entry_files(xdg)
+    os.chmod(entry, 0o644)
+
+    assert TokenStore("file").load_tokens(RESOURCE, ISSUER) == tokens()
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("failing", ["fsync", "replace"])
+def test_a_full_disk_keeps_the_previous_entry(
+    xdg: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    store = TokenStore("file")
+    store.save_tokens(tokens())
+    before = {path.name: path.read_bytes() for path in entry_files(xdg)}
+
+    def disk_full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, failing, disk_full)
+        with pytest.raises(StoreError) as raised:
+            store.save_tokens(tokens(access="at-new-never-written"))
+
+    message = str(raised.value)
+    assert "disk is full" in message
+    assert "Free some disk space" in message
+    assert "previous copy is kept" in message
+    assert not any(secret in message for secret in SECRETS)
+    # The old entry is untouched and no temp file is left behind.
+    assert {path.name: path.read_bytes() for path in entry_files(xdg)} == before
+    assert TokenStore("file").load_tokens(RESOURCE, ISSUER) == tokens()
+
+
+def test_an_unwritable_directory_says_what_to_check(
+    xdg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def denied(*args: object) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", denied)
+        with pytest.raises(StoreError, match="writable by you"):
+            TokenStore("file").save_tokens(tokens())
+    assert entry_files(xdg) == []
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[: len(data) // 2], id="cut-in-half"),
+        pytest.param(lambda data: b"", id="empty"),
+        pytest.param(lambda data: b"\xff\xfe\x00garbage", id="not-utf8"),
+        pytest.param(lambda data: b"[1, 2, 3]", id="not-an-object"),
+        pytest.param(lambda data: data.replace(b'"version":1', b'"version":99'), id="version"),
+        pytest.param(lambda data: data.replace(b'"scope":[', b'"scope":[7,'), id="bad-field"),
+    ],
+)
+def test_a_damaged_entry_costs_only_that_server(
+    xdg: Path, damage: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TokenStore("file")
+    store.save_tokens(tokens(OTHER_RESOURCE))
+    other_files = set(entry_files(xdg))
+    store.save_tokens(tokens())
+    [damaged] = set(entry_files(xdg)) - other_files
+    assert callable(damage)
+    damaged.write_bytes(damage(damaged.read_bytes()))
+
+    log = Log()
+    reader = TokenStore("file", log=log)
+    assert reader.load_tokens(RESOURCE, ISSUER) is None
+    assert reader.load_tokens(OTHER_RESOURCE, ISSUER) == tokens(OTHER_RESOURCE)
+
+    [_in_files, damage_warning] = log.warnings()
+    assert f"the sign-in for {RESOURCE}" in damage_warning
+    assert "treated as missing" in damage_warning
+    assert not any(secret in message for _, message in log for secret in SECRETS)
+    # Signing in again replaces the damaged entry.
+    reader.save_tokens(tokens())
+    assert TokenStore("file").load_tokens(RESOURCE, ISSUER) == tokens()
+
+
+@posix_only
+def test_a_symlink_in_place_of_an_entry_is_not_followed(xdg: Path, tmp_path: Path) -> None:
+    store = TokenStore("file")
+    store.save_tokens(tokens())
+    [entry] = entry_files(xdg)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_bytes(entry.read_bytes())
+    entry.unlink()
+    entry.symlink_to(elsewhere)
+
+    log = Log()
+    assert TokenStore("file", log=log).load_tokens(RESOURCE, ISSUER) is None
+    assert any("unreadable" in message for message in log.warnings())
+
+
+def test_secrets_stay_out_of_reprs_and_errors() -> None:
+    for text in (repr(tokens()), str(tokens()), repr(registration()), str(registration())):
+        assert not any(secret in text for secret in SECRETS), text
+    assert "issuer='https://auth.example.com/'" in repr(tokens())
+
+    for bad in (
+        {**tokens().to_json(), "expires_at": ACCESS},
+        {**tokens().to_json(), "scope": ACCESS},
+        {**tokens().to_json(), "refresh_token": [REFRESH]},
+        {**tokens().to_json(), "access_token": None},
+    ):
+        with pytest.raises(ValueError, match="expected") as raised:
+            TokenSet.from_json(bad)
+        assert not any(secret in str(raised.value) for secret in SECRETS)
+    with pytest.raises(ValueError, match="source"):
+        ClientRegistration.from_json({**registration().to_json(), "source": CLIENT_SECRET})
+
+
+def test_json_forms_round_trip_and_reject_bad_shapes() -> None:
+    assert TokenSet.from_json(tokens().to_json()) == tokens()
+    assert ClientRegistration.from_json(registration().to_json()) == registration()
+    with pytest.raises(ValueError, match="token set"):
+        TokenSet.from_json([])
+    with pytest.raises(ValueError, match="expires_at"):
+        TokenSet.from_json({**tokens().to_json(), "expires_at": True})
+
+
+def test_an_unknown_mode_is_rejected() -> None:
+    with pytest.raises(ValueError, match="tokenStorage"):
+        TokenStore("vault")  # type: ignore[arg-type]
+
+
+# -- locks ---------------------------------------------------------------------------------
+
+# Each worker repeatedly does what a refresh does: lock, reload, "use" the refresh token,
+# store its rotated successor. The shared log is written only inside the critical section.
+WORKER = textwrap.dedent(
+    """
+    import asyncio, os, sys, time
+    from dataclasses import replace
+    from pathlib import Path
+    from mcpls.auth.store import TokenStore
+
+    resource, issuer, log, ready, go, rounds = sys.argv[1:7]
+
+    async def main() -> None:
+        store = TokenStore("file")
+        Path(ready).touch()
+        deadline = time.monotonic() + 30
+        while not Path(go).exists():  # start together, so the workers contend
+            assert time.monotonic() < deadline, "never told to go"
+            await asyncio.sleep(0.005)
+        for _ in range(int(rounds)):
+            async with store.locked(resource, issuer, timeout=60):
+                current = store.load_tokens(resource, issuer)
+                with open(log, "a") as out:
+                    out.write(f"enter {os.getpid()} {current.refresh_token}\\n")
+                await asyncio.sleep(0.002)  # widen the window a broken lock would show
+                number = int(current.refresh_token.split("-")[1])
+                store.save_tokens(replace(current, refresh_token=f"rt-{number + 1}"))
+                with open(log, "a") as out:
+                    out.write(f"exit {os.getpid()}\\n")
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_processes_never_hold_the_lock_together_and_never_reuse_a_refresh_token(
+    tmp_path: Path,
+) -> None:
+    TokenStore("file").save_tokens(replace(tokens(), refresh_token="rt-0"))
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    log, go = tmp_path / "critical.log", tmp_path / "go"
+    workers, rounds = 3, 15
+    arguments = [
+        [RESOURCE, ISSUER, str(log), str(tmp_path / f"ready-{n}"), str(go), str(rounds)]
+        for n in range(workers)
+    ]
+    processes = [subprocess.Popen([sys.executable, str(script), *args]) for args in arguments]
+    try:
+        deadline = time.monotonic() + 60
+        while not all((tmp_path / f"ready-{n}").exists() for n in range(workers)):
+            assert time.monotonic() < deadline, "workers did not start"
+            assert all(process.poll() is None for process in processes), "a worker died"
+            time.sleep(0.01)
+        go.touch()
+        assert [process.wait(timeout=120) for process in processes] == [0] * workers
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert len(lines) == 2 * workers * rounds
+    used = []
+    for enter, leave in zip(lines[::2], lines[1::2], strict=True):
+        # Every enter is followed by the same process's exit: nobody else got in between.
+        assert enter[0] == "enter"
+        assert leave == ["exit", enter[1]]
+        used.append(enter[2])
+    assert used == [f"rt-{n}" for n in range(workers * rounds)]  # each used once, in order
+    assert len({enter[1] for enter in lines[::2]}) == workers
+    final = TokenStore("file").load_tokens(RESOURCE, ISSUER)
+    assert final is not None
+    assert final.refresh_token == f"rt-{workers * rounds}"
+
+
+HOLDER = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from pathlib import Path
+    from mcpls.auth.store import TokenStore
+
+    resource, issuer, held, release = sys.argv[1:5]
+
+    async def main() -> None:
+        async with TokenStore("file").locked(resource, issuer):
+            Path(held).touch()
+            deadline = time.monotonic() + 60
+            while not Path(release).exists() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_lock_held_elsewhere_times_out_naming_the_lock_file(tmp_path: Path) -> None:
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    held, release = tmp_path / "held", tmp_path / "release"
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), RESOURCE, ISSUER, str(held), str(release)
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not held.exists():
+            assert time.monotonic() < deadline, "the holder never took the lock"
+            assert holder.returncode is None, "the holder died"
+            await asyncio.sleep(0.01)
+        store = TokenStore("file")
+
+        with pytest.raises(StoreError) as raised:
+            async with store.locked(RESOURCE, ISSUER, timeout=0.3):
+                pytest.fail("got a lock another process holds")
+        message = str(raised.value)
+        assert "another mcpls process" in message
+        assert "xdg_state_home/mcpls/locks/" in message
+        assert RESOURCE in message
+
+        # Another server's lock is independent.
+        async with store.locked(OTHER_RESOURCE, ISSUER, timeout=1):
+            pass
+        release.touch()
+        async with store.locked(RESOURCE, ISSUER, timeout=30):
+            # The holder is gone while we hold it.
+            assert await asyncio.wait_for(holder.wait(), timeout=30) == 0
+    finally:
+        release.touch()
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+
+
+async def test_coroutines_of_one_process_exclude_each_other_and_a_cancelled_wait_frees_it() -> None:
+    store = TokenStore("file")
+    events: list[str] = []
+
+    async def critical(name: str) -> None:
+        async with store.locked(RESOURCE, ISSUER, timeout=10):
+            events.append(f"enter {name}")
+            await asyncio.sleep(0.02)
+            events.append(f"exit {name}")
+
+    await asyncio.gather(*(critical(str(n)) for n in range(4)))
+    for enter, leave in zip(events[::2], events[1::2], strict=True):
+        assert leave == enter.replace("enter", "exit")
+
+    async with store.locked(RESOURCE, ISSUER):
+        waiter = asyncio.create_task(critical("cancelled"))
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    async with store.locked(RESOURCE, ISSUER, timeout=0.5):
+        pass  # the cancelled waiter left nothing held
+    assert "enter cancelled" not in events
+
+
+# -- the one-time prompt ---------------------------------------------------------------------
+
+
+def test_prompt_state_persists_across_instances(xdg: Path) -> None:
+    first = PromptState()
+    assert not first.shown(RESOURCE)
+    first.mark_shown(RESOURCE)
+    first.mark_shown(RESOURCE)
+    assert first.shown(RESOURCE)
+
+    second = PromptState()
+    assert second.shown(RESOURCE)
+    assert not second.shown(OTHER_RESOURCE)
+    second.mark_shown(OTHER_RESOURCE)
+    assert PromptState().shown(RESOURCE)
+    assert PromptState().shown(OTHER_RESOURCE)
+    state_file = xdg / "xdg_state_home" / "mcpls" / "prompts.json"
+    assert RESOURCE not in state_file.read_text()  # URLs are stored hashed
+
+
+def test_damaged_prompt_state_is_ignored_not_fatal(xdg: Path) -> None:
+    state_file = xdg / "xdg_state_home" / "mcpls" / "prompts.json"
+    state_file.parent.mkdir(parents=True)
+    state_file.write_text('{"shown": ["abc"')
+    log = Log()
+    prompts = PromptState(log=log)
+
+    assert not prompts.shown(RESOURCE)
+    prompts.mark_shown(RESOURCE)
+    assert PromptState().shown(RESOURCE)
+    assert log.warnings()
