@@ -298,9 +298,7 @@ def _parse_layer(raw: object, source: str) -> _Layer:
     if not isinstance(raw, dict):
         layer.warnings.append(f'{source}: expected an object with "servers", ignored')
         return layer
-    nested = raw.get("mcpls")
-    if isinstance(nested, dict) and "servers" not in raw:
-        raw = nested
+    raw = _section(raw)
     assert isinstance(raw, dict)
     for key in sorted(set(raw) - _GLOBAL_KEYS):
         layer.warnings.append(f"{source}: unknown setting {key!r} ignored")
@@ -346,6 +344,26 @@ def _check_global(key: str, value: object) -> str | None:
             f"got {_describe(value)}"
         )
     return None
+
+
+def _section(raw: object) -> object:
+    if isinstance(raw, dict) and isinstance(raw.get("mcpls"), dict) and "servers" not in raw:
+        return raw["mcpls"]
+    return raw
+
+
+def defines_servers(raw: object) -> bool:
+    """Whether a settings object has a server list of its own (either shape)."""
+    section = _section(raw)
+    return isinstance(section, dict) and ("servers" in section or "mcpServers" in section)
+
+
+def without_servers(raw: object) -> object:
+    """The same settings with their server lists taken out (globals kept)."""
+    section = _section(raw)
+    if not isinstance(section, dict):
+        return section
+    return {k: v for k, v in section.items() if k not in ("servers", "mcpServers")}
 
 
 def merge(*sources: tuple[str, object]) -> Settings:

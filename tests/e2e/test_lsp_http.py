@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 Factory = Callable[..., Any]
@@ -140,7 +141,7 @@ async def test_editor_cancel_becomes_mcp_cancelled(
             )
             if count["content"][0]["text"] == "1":
                 break
-    protocol.notify("$/cancelRequest", {"id": "slow-1"})
+    protocol.notify("$/cancelRequest", types.CancelParams(id="slow-1"))
     with pytest.raises(JsonRpcException) as caught:
         await asyncio.wrap_future(pending)
     assert caught.value.code == -32800  # RequestCancelled

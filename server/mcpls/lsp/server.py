@@ -194,9 +194,14 @@ class McplsServer(LanguageServer):
     def settings(self) -> config.Settings:
         """All three sources merged, later wins."""
         user_file, warnings = config.read_user_file()
+        initial = self.initialization_options
+        if config.defines_servers(self.editor_settings):
+            # Both come from the editor's settings: the newer list replaces the older one
+            # whole, so a server removed in the editor is removed here.
+            initial = config.without_servers(initial)
         merged = config.merge(
             (str(config.user_settings_path()), user_file),
-            ("initializationOptions", self.initialization_options),
+            ("initializationOptions", initial),
             ("workspace/didChangeConfiguration", self.editor_settings),
         )
         if warnings:

@@ -85,6 +85,7 @@ class HttpTransport:
         self._pending: dict[Any, asyncio.Future[Message]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Task[None] | None = None
+        self._closing = False
 
     # -- Transport protocol -------------------------------------------------------------
 
@@ -130,6 +131,7 @@ class HttpTransport:
         await self._post(message, answered=None)
 
     async def close(self) -> None:
+        self._closing = True
         if self._listener is not None:
             self._listener.cancel()
             self._listener = None
@@ -254,7 +256,8 @@ class HttpTransport:
                 if answered is not None and answered.done():
                     break
         except httpx.HTTPError as exc:
-            self._log("warning", f"event stream from {self.url} broke: {type(exc).__name__}")
+            level = "debug" if self._closing else "warning"
+            self._log(level, f"event stream from {self.url} broke: {type(exc).__name__}")
         return last_id, retry_ms
 
     async def _resume(
