@@ -9,6 +9,7 @@ Every error is a `DiscoveryError`, which is also a `ValueError`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import SplitResult, urlsplit
 
@@ -35,6 +36,9 @@ _OAUTH_SUFFIX = "/.well-known/oauth-authorization-server"  # RFC 8414 §3
 _OIDC_SUFFIX = "/.well-known/openid-configuration"  # OIDC Discovery 1.0 §4
 # How much of an untrusted value an error message may quote.
 _QUOTE = 80
+# RFC 3986 §3.2.2 has no room for these in a host; urlsplit lets them through.
+_BAD_HOST = re.compile(r"[\x00-\x20\x7f<>\"{}|\\^`]")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#]*@")
 
 
 class DiscoveryError(ValueError):
@@ -106,7 +110,7 @@ def authorization_server_metadata_urls(issuer: str) -> list[str]:
     # RFC 8414 §2: the issuer has no query or fragment component.
     if parts.query or parts.fragment:
         raise InvalidUrl(
-            f"the issuer {_quote(issuer)} has a query or fragment, "
+            f"the issuer {_quote_url(issuer)} has a query or fragment, "
             "which RFC 8414 §2 forbids; the authorization server's metadata is broken"
         )
     origin = f"{parts.scheme.lower()}://{parts.netloc}"
@@ -233,15 +237,21 @@ def check_callback_iss(*, iss: str | None, issuer: str, iss_supported: bool) -> 
 
 
 def _split_http_url(url: str, role: str) -> SplitResult:
-    """`url` split, if it is an absolute http(s) URL with a host and a valid port."""
-    parts = urlsplit(url)
+    """`url` split, if it is an absolute http(s) URL with a plausible host and a valid
+    port (the security best practices: validate every URL a server hands out)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        raise InvalidUrl(f"the {role} {_quote_url(url)} is not a valid URL") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise InvalidUrl(f"the {role} {_quote(url)} is not an absolute http(s) URL")
+        raise InvalidUrl(f"the {role} {_quote_url(url)} is not an absolute http(s) URL")
+    if _BAD_HOST.search(parts.hostname):
+        raise InvalidUrl(f"the {role} {_quote_url(url)} has a host that is not a host name")
     try:
         parts.port  # noqa: B018 -- raises ValueError for a bad port
     except ValueError:
-        raise InvalidUrl(f"the {role} {_quote(url)} has an invalid port") from None
+        raise InvalidUrl(f"the {role} {_quote_url(url)} has an invalid port") from None
     return parts
 
 
@@ -258,9 +268,14 @@ def _origin(parts: SplitResult) -> str:
 
 def _mismatch(prm_resource: str, server_url: str, why: str) -> ResourceMismatch:
     return ResourceMismatch(
-        f"the server {_quote(server_url)} published metadata for the resource "
-        f"{_quote(prm_resource)}, which is not this server: {why} (RFC 9728 §3.3)"
+        f"the server {_quote_url(server_url)} published metadata for the resource "
+        f"{_quote_url(prm_resource)}, which is not this server: {why} (RFC 9728 §3.3)"
     )
+
+
+def _quote_url(url: str) -> str:
+    """`url` quoted for a message, with any user:password@ part hidden."""
+    return _quote(_USERINFO.sub(r"\1…@", url))
 
 
 def _quote(value: str) -> str:
