@@ -1,0 +1,430 @@
+"""An authorization server and an MCP resource server in one app, from the official `mcp` SDK.
+
+Run: python tests/peers/oauth/py_as_rs.py --port P [--access-ttl S] [--no-refresh]
+         [--scopes "mcp:read mcp:write mcp:admin"] [--required-scopes "mcp:read"]
+
+The SDK provides the HTTP layer (RFC 8414 metadata, /authorize, /token with the PKCE check,
+/register, /revoke, RFC 9728 metadata, bearer checks with the RFC 8707 audience check); this
+file provides the in-memory provider behind it. The user "alice" approves every request at
+once, so `/authorize` redirects straight to the client's callback with `code` and `state`.
+
+Step-up (MCP 2025-11-25 §Scope Challenge Handling): calling the tool `admin_echo`, or any
+request to `/mcp/admin`, without `mcp:admin` answers 403 with
+`WWW-Authenticate: Bearer error="insufficient_scope", scope="<required> mcp:admin", ...`.
+The SDK's `RequireAuthMiddleware` can only guard a whole route and omits `scope=` from its
+challenge, so a small ASGI wrapper inside it does this.
+
+`/_control/` is a test-only JSON API (no auth): `GET stats`, `POST revoke-refresh`,
+`POST expire-access`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import uvicorn
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, RequireAuthMiddleware
+from mcp.server.auth.provider import (
+    AccessToken,
+    AuthorizationCode,
+    AuthorizationParams,
+    RefreshToken,
+    TokenError,
+    construct_redirect_uri,
+)
+from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from mcp.shared.exceptions import MCPDeprecationWarning
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+
+USER = "alice"
+CODE_TTL_S = 300
+ADMIN_SCOPE = "mcp:admin"
+ADMIN_TOOLS = frozenset({"admin_echo"})
+
+
+@dataclass
+class Stats:
+    """What the authorization server saw, for tests to assert on."""
+
+    registrations: int = 0
+    authorizations: int = 0
+    token_requests: Counter[str] = field(default_factory=Counter)
+    # Every `resource` parameter received, in order: {"endpoint", "grant_type", "resource"}.
+    resources: list[dict[str, str | None]] = field(default_factory=list)
+    revocations: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "registrations": self.registrations,
+            "authorizations": self.authorizations,
+            "token_requests": dict(self.token_requests),
+            "resources": self.resources,
+            "revocations": self.revocations,
+        }
+
+
+class MemoryProvider:
+    """`OAuthAuthorizationServerProvider` in memory: single-use codes, expiring access
+    tokens, refresh tokens that rotate (a used one is gone)."""
+
+    def __init__(self, *, access_ttl_s: int, issue_refresh: bool, stats: Stats) -> None:
+        self.access_ttl_s = access_ttl_s
+        self.issue_refresh = issue_refresh
+        self.stats = stats
+        self.clients: dict[str, OAuthClientInformationFull] = {}
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.access: dict[str, AccessToken] = {}
+        self.refresh: dict[str, RefreshToken] = {}
+
+    async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        return self.clients.get(client_id)
+
+    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        assert client_info.client_id is not None
+        self.stats.registrations += 1
+        self.clients[client_info.client_id] = client_info
+
+    async def authorize(
+        self, client: OAuthClientInformationFull, params: AuthorizationParams
+    ) -> str:
+        assert client.client_id is not None
+        self.stats.authorizations += 1
+        self.stats.resources.append(
+            {"endpoint": "authorize", "grant_type": None, "resource": params.resource}
+        )
+        code = secrets.token_urlsafe(32)
+        self.codes[code] = AuthorizationCode(
+            code=code,
+            scopes=params.scopes or [],
+            expires_at=time.time() + CODE_TTL_S,
+            client_id=client.client_id,
+            code_challenge=params.code_challenge,
+            redirect_uri=params.redirect_uri,
+            redirect_uri_provided_explicitly=params.redirect_uri_provided_explicitly,
+            resource=params.resource,
+            subject=USER,
+        )
+        return construct_redirect_uri(str(params.redirect_uri), code=code, state=params.state)
+
+    async def load_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: str
+    ) -> AuthorizationCode | None:
+        code = self.codes.get(authorization_code)
+        return code if code is not None and code.client_id == client.client_id else None
+
+    async def exchange_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
+    ) -> OAuthToken:
+        if self.codes.pop(authorization_code.code, None) is None:
+            raise TokenError("invalid_grant", "authorization code already used")
+        return self._issue(
+            authorization_code.client_id, authorization_code.scopes, authorization_code.resource
+        )
+
+    async def load_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: str
+    ) -> RefreshToken | None:
+        token = self.refresh.get(refresh_token)
+        return token if token is not None and token.client_id == client.client_id else None
+
+    async def exchange_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
+    ) -> OAuthToken:
+        # Rotation: the presented refresh token is spent whatever happens next.
+        if self.refresh.pop(refresh_token.token, None) is None:
+            raise TokenError("invalid_grant", "refresh token already used")
+        return self._issue(
+            refresh_token.client_id, scopes or refresh_token.scopes, refresh_token.resource
+        )
+
+    async def load_access_token(self, token: str) -> AccessToken | None:
+        return self.access.get(token)
+
+    async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
+        self.stats.revocations += 1
+        self.access.pop(token.token, None)
+        self.refresh.pop(token.token, None)
+
+    async def exchange_identity_assertion(self, *args: object, **kwargs: object) -> OAuthToken:
+        raise TokenError("unsupported_grant_type", "no enterprise sign-in here")
+
+    def expire_access(self) -> int:
+        """Make every access token expired now; how many there were."""
+        past = int(time.time()) - 1
+        for key, token in self.access.items():
+            self.access[key] = token.model_copy(update={"expires_at": past})
+        return len(self.access)
+
+    def revoke_refresh(self) -> int:
+        """Forget every refresh token; how many there were."""
+        count = len(self.refresh)
+        self.refresh.clear()
+        return count
+
+    def _issue(self, client_id: str, scopes: list[str], resource: str | None) -> OAuthToken:
+        access = secrets.token_urlsafe(32)
+        self.access[access] = AccessToken(
+            token=access,
+            client_id=client_id,
+            scopes=scopes,
+            expires_at=int(time.time()) + self.access_ttl_s,
+            resource=resource,
+            subject=USER,
+        )
+        refresh: str | None = None
+        if self.issue_refresh:
+            refresh = secrets.token_urlsafe(32)
+            self.refresh[refresh] = RefreshToken(
+                token=refresh, client_id=client_id, scopes=scopes, resource=resource, subject=USER
+            )
+        return OAuthToken(
+            access_token=access,
+            token_type="Bearer",
+            expires_in=self.access_ttl_s,
+            refresh_token=refresh,
+            scope=" ".join(scopes) or None,
+        )
+
+
+async def read_body(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole request body, and a `receive` that hands it on unchanged."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
+
+
+class CountTokenRequests:
+    """Records `grant_type` and `resource` of every POST /token before the SDK handles it
+    (the SDK does not pass the token request's `resource` to the provider)."""
+
+    def __init__(self, app: ASGIApp, stats: Stats) -> None:
+        self.app = app
+        self.stats = stats
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/token" and scope["method"] == "POST":
+            body, receive = await read_body(receive)
+            form = parse_qs(body.decode("utf-8", "replace"))
+            grant_type = form.get("grant_type", ["?"])[0]
+            self.stats.token_requests[grant_type] += 1
+            resource = form.get("resource", [None])[0]
+            self.stats.resources.append(
+                {"endpoint": "token", "grant_type": grant_type, "resource": resource}
+            )
+        await self.app(scope, receive, send)
+
+
+def tool_calls(body: bytes) -> set[str]:
+    """Names of the tools a JSON-RPC message (or batch) calls."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return set()
+    messages = parsed if isinstance(parsed, list) else [parsed]
+    return {
+        str(m.get("params", {}).get("name"))
+        for m in messages
+        if isinstance(m, dict) and m.get("method") == "tools/call"
+    }
+
+
+class StepUpChallenge:
+    """403 `insufficient_scope` naming the scopes needed, for requests that need `mcp:admin`:
+    every request when `whole_endpoint`, otherwise only calls of the admin tools."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        base_scopes: list[str],
+        resource_metadata_url: str,
+        whole_endpoint: bool,
+    ) -> None:
+        self.app = app
+        self.challenge_scope = " ".join([*base_scopes, ADMIN_SCOPE])
+        self.resource_metadata_url = resource_metadata_url
+        self.whole_endpoint = whole_endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("user")
+        if isinstance(user, AuthenticatedUser) and ADMIN_SCOPE not in user.scopes:
+            needs_admin = self.whole_endpoint
+            if not needs_admin and scope.get("method") == "POST":
+                body, receive = await read_body(receive)
+                needs_admin = bool(tool_calls(body) & ADMIN_TOOLS)
+            if needs_admin:
+                await self._forbid(send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _forbid(self, send: Send) -> None:
+        description = f"Required scope: {ADMIN_SCOPE}"
+        challenge = (
+            f'Bearer error="insufficient_scope", scope="{self.challenge_scope}", '
+            f'resource_metadata="{self.resource_metadata_url}", '
+            f'error_description="{description}"'
+        )
+        body = json.dumps({"error": "insufficient_scope", "error_description": description})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"www-authenticate", challenge.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body.encode()})
+
+
+def build_app(
+    *,
+    port: int,
+    access_ttl_s: int,
+    issue_refresh: bool,
+    scopes: list[str],
+    required_scopes: list[str],
+) -> Starlette:
+    """The Starlette app: AS routes, PRM, `/mcp`, `/mcp/admin`, `/_control/*`."""
+    origin = f"http://127.0.0.1:{port}"
+    resource = f"{origin}/mcp"
+    stats = Stats()
+    provider = MemoryProvider(access_ttl_s=access_ttl_s, issue_refresh=issue_refresh, stats=stats)
+    server = MCPServer(
+        "mcpls-oauth-peer",
+        version="1.0.0",
+        log_level="WARNING",
+        auth_server_provider=provider,
+        auth=AuthSettings(
+            issuer_url=origin,  # type: ignore[arg-type]
+            resource_server_url=resource,  # type: ignore[arg-type]
+            required_scopes=required_scopes,
+            client_registration_options=ClientRegistrationOptions(
+                enabled=True, valid_scopes=scopes, default_scopes=scopes
+            ),
+            revocation_options=RevocationOptions(enabled=True),
+            validate_token_resource=True,
+        ),
+    )
+
+    def bearer(ctx: Context) -> AccessToken:
+        header = (ctx.headers or {}).get("authorization", "")
+        token = provider.access.get(header.partition(" ")[2])
+        assert token is not None, "the bearer middleware let an unknown token through"
+        return token
+
+    @server.tool()
+    def whoami(ctx: Context) -> dict[str, Any]:
+        """Who the bearer token speaks for: client, user, scopes, resource."""
+        token = bearer(ctx)
+        return {
+            "client_id": token.client_id,
+            "subject": token.subject,
+            "scopes": token.scopes,
+            "resource": token.resource,
+        }
+
+    @server.tool()
+    def echo(text: str) -> str:
+        """Return `text` unchanged."""
+        return text
+
+    @server.tool()
+    def admin_echo(text: str) -> str:
+        """Return `text`; needs the `mcp:admin` scope (step-up)."""
+        return text
+
+    async def control_stats(request: Request) -> Response:
+        return JSONResponse(stats.as_json())
+
+    async def control_revoke_refresh(request: Request) -> Response:
+        return JSONResponse({"revoked": provider.revoke_refresh()})
+
+    async def control_expire_access(request: Request) -> Response:
+        return JSONResponse({"expired": provider.expire_access()})
+
+    app = server.streamable_http_app(host="127.0.0.1")
+    app.router.routes += [
+        Route("/_control/stats", control_stats, methods=["GET"]),
+        Route("/_control/revoke-refresh", control_revoke_refresh, methods=["POST"]),
+        Route("/_control/expire-access", control_expire_access, methods=["POST"]),
+    ]
+    mcp_route = next(r for r in app.router.routes if isinstance(r, Route) and r.path == "/mcp")
+    guard = mcp_route.app
+    assert isinstance(guard, RequireAuthMiddleware)
+    metadata_url = str(guard.resource_metadata_url)
+    streamable = guard.app
+    guard.app = StepUpChallenge(
+        streamable,
+        base_scopes=required_scopes,
+        resource_metadata_url=metadata_url,
+        whole_endpoint=False,
+    )
+    admin_guard = RequireAuthMiddleware(
+        StepUpChallenge(
+            streamable,
+            base_scopes=required_scopes,
+            resource_metadata_url=metadata_url,
+            whole_endpoint=True,
+        ),
+        required_scopes,
+        guard.resource_metadata_url,
+    )
+    app.router.routes.append(Route("/mcp/admin", endpoint=admin_guard))
+    app.add_middleware(CountTokenRequests, stats=stats)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--access-ttl", type=int, default=3600, help="seconds")
+    parser.add_argument("--no-refresh", action="store_true", help="issue no refresh tokens")
+    parser.add_argument("--scopes", default=f"mcp:read mcp:write {ADMIN_SCOPE}")
+    parser.add_argument("--required-scopes", default="mcp:read")
+    args = parser.parse_args()
+    app = build_app(
+        port=args.port,
+        access_ttl_s=args.access_ttl,
+        issue_refresh=not args.no_refresh,
+        scopes=args.scopes.split(),
+        required_scopes=args.required_scopes.split(),
+    )
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
