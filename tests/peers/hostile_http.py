@@ -1,0 +1,172 @@
+"""Hostile HTTP "MCP servers": answers no real server sends on demand, for tests only.
+
+Run as `python tests/peers/hostile_http.py --port P`; it listens on 127.0.0.1 only.
+
+- `/html`          200 text/html to everything
+- `/hang`          reads the request, then never answers (until the client goes away)
+- `/malformed`     200 application/json whose body is truncated JSON
+- `/wrong-id`      200 application/json, valid JSON-RPC but answering another id
+- `/unauthorized`  401 with a Bearer challenge (`invalid_token`, `resource_metadata`, scope)
+- `/sse-drop`      answers `initialize` (JSON) and accepts notifications, but ends every
+                   other request's SSE stream after one notification, without a response
+                   and without event ids (a server dying mid-stream; nothing to resume)
+- `GET /_requests` every request received so far (method, path, headers, body), oldest first
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from mcp_types import LATEST_PROTOCOL_VERSION
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+ALL_METHODS = ["GET", "POST", "DELETE"]
+
+
+class RequestLog:
+    """ASGI middleware that records each request before the app sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.seen: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/_requests":
+            await self.app(scope, receive, send)
+            return
+        record: dict[str, Any] = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
+            "body": "",
+        }
+        self.seen.append(record)
+
+        async def receive_and_record() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                record["body"] += message.get("body", b"").decode("utf-8", "replace")
+            return message
+
+        await self.app(scope, receive_and_record, send)
+
+
+async def json_rpc(request: Request) -> dict[str, Any]:
+    try:
+        message = json.loads(await request.body())
+    except ValueError:
+        return {}
+    return message if isinstance(message, dict) else {}
+
+
+async def html(request: Request) -> Response:
+    await request.body()
+    return Response(
+        "<!doctype html><title>Sign in</title><p>Please sign in.</p>", 200, media_type="text/html"
+    )
+
+
+async def hang(request: Request) -> Response:
+    await request.body()
+    # After the body, the next ASGI message is the client's disconnect.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    return Response(status_code=204)
+
+
+async def malformed(request: Request) -> Response:
+    await request.body()
+    return Response(
+        '{"jsonrpc": "2.0", "id": 1, "result": {"protocolVersion"',
+        200,
+        media_type="application/json",
+    )
+
+
+async def wrong_id(request: Request) -> Response:
+    await request.body()
+    return JSONResponse({"jsonrpc": "2.0", "id": "wrong", "result": {}})
+
+
+async def unauthorized(request: Request) -> Response:
+    await request.body()
+    metadata = f"{request.base_url}.well-known/oauth-protected-resource/unauthorized"
+    challenge = f'Bearer error="invalid_token", resource_metadata="{metadata}", scope="mcp:read"'
+    return JSONResponse(
+        {"error": "invalid_token", "error_description": "Missing or invalid access token"},
+        status_code=401,
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+async def sse_drop(request: Request) -> Response:
+    if request.method != "POST":
+        return Response(status_code=405, headers={"Allow": "POST"})
+    message = await json_rpc(request)
+    if "id" not in message:
+        return Response(status_code=202)
+    if message.get("method") == "initialize":
+        params = message.get("params") or {}
+        return JSONResponse(
+            {
+                "jsonrpc": "2.0",
+                "id": message["id"],
+                "result": {
+                    "protocolVersion": params.get("protocolVersion", LATEST_PROTOCOL_VERSION),
+                    "capabilities": {"tools": {}},
+                    "serverInfo": {"name": "hostile-sse-drop", "version": "0.0.0"},
+                },
+            }
+        )
+
+    async def dying_stream() -> AsyncIterator[bytes]:
+        note = {
+            "jsonrpc": "2.0",
+            "method": "notifications/message",
+            "params": {"level": "info", "data": "working on it"},
+        }
+        yield f"event: message\ndata: {json.dumps(note)}\n\n".encode()
+
+    return StreamingResponse(dying_stream(), media_type="text/event-stream")
+
+
+async def requests_seen(request: Request) -> Response:
+    return JSONResponse(request.app.state.request_log.seen)
+
+
+def build() -> ASGIApp:
+    app = Starlette(
+        routes=[
+            Route("/html", html, methods=ALL_METHODS),
+            Route("/hang", hang, methods=ALL_METHODS),
+            Route("/malformed", malformed, methods=ALL_METHODS),
+            Route("/wrong-id", wrong_id, methods=ALL_METHODS),
+            Route("/unauthorized", unauthorized, methods=ALL_METHODS),
+            Route("/sse-drop", sse_drop, methods=ALL_METHODS),
+            Route("/_requests", requests_seen, methods=["GET"]),
+        ]
+    )
+    request_log = RequestLog(app)
+    app.state.request_log = request_log
+    return request_log
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="mcpls test peer: hostile HTTP responses")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    uvicorn.run(
+        build(), host="127.0.0.1", port=args.port, log_level="warning", timeout_graceful_shutdown=1
+    )
+
+
+if __name__ == "__main__":
+    main()

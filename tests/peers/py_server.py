@@ -1,0 +1,35 @@
+"""A Streamable HTTP MCP server from the official Python SDK (`mcp` 2.3), for tests.
+
+Run as `python tests/peers/py_server.py --port P [--stateless] [--json-response]`; it
+serves `http://127.0.0.1:P/mcp` on 127.0.0.1 only, with the tools of tools.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+from tools import build_server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="mcpls test peer: Python SDK over HTTP")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--stateless", action="store_true", help="no Mcp-Session-Id")
+    parser.add_argument(
+        "--json-response", action="store_true", help="answer POSTs with JSON, not SSE"
+    )
+    args = parser.parse_args()
+    name = "mcpls-test-py" + ("-stateless" if args.stateless else "")
+    app = build_server(name).streamable_http_app(
+        stateless_http=args.stateless, json_response=args.json_response
+    )
+    # Open SSE streams would hold a graceful shutdown forever; a test stopping the
+    # server wants it gone.
+    uvicorn.run(
+        app, host="127.0.0.1", port=args.port, log_level="warning", timeout_graceful_shutdown=1
+    )
+
+
+if __name__ == "__main__":
+    main()
