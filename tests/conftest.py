@@ -38,6 +38,9 @@ from peers.managed import (  # noqa: E402
     ts_example_command,
 )
 
+# The OAuth peers (authorization servers, a test browser) are a plugin of their own.
+pytest_plugins = ["peers.oauth.fixtures"]
+
 SpawnPeer = Callable[..., ManagedProcess]
 
 
