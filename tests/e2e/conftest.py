@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,12 @@ class Editor:
             "action": "decline"
         }
         self.log: list[str] = []
+        self.shown_documents: list[str] = []
+        self.prompts: list[str] = []
+        # What the person picks in the one-time "needs you to sign in" prompt.
+        self.prompt_answer: str | None = "Not now"
+        # What the person's browser does with a sign-in page (None: nothing, tab left open).
+        self.browse: Callable[[str], Awaitable[bool]] | None = None
         self._changed = asyncio.Condition()
 
     async def logged(self, message: str) -> None:
@@ -98,8 +104,9 @@ class Editor:
 
 def make_editor_client() -> LanguageClient:
     client = LanguageClient(converter_factory=raw_converter)
-    # pytest-lsp's defaults, but the log is the Editor's (so tests can wait on it).
-    features = {k: v for k, v in DEFAULT_CLIENT_FEATURES.items() if k != types.WINDOW_LOG_MESSAGE}
+    # pytest-lsp's defaults, but the log and the windows are the Editor's (tests wait on them).
+    ours = {types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_DOCUMENT, types.WINDOW_SHOW_MESSAGE_REQUEST}
+    features = {k: v for k, v in DEFAULT_CLIENT_FEATURES.items() if k not in ours}
     register_lsp_features(client, features)
     return client
 
@@ -116,9 +123,32 @@ async def start_editor(
     elicitation: bool = False,
     workspace: Path | None = None,
     env: dict[str, str] | None = None,
+    log_level: str = "warning",
+    log_file: Path | None = None,
 ) -> Editor:
     client = make_editor_client()
     editor = Editor(client)
+
+    @client.feature(types.WINDOW_SHOW_DOCUMENT)
+    async def on_show_document(
+        ls: LanguageClient, params: types.ShowDocumentParams
+    ) -> types.ShowDocumentResult:
+        assert params.external is True
+        async with editor._changed:
+            editor.shown_documents.append(params.uri)
+            editor._changed.notify_all()
+        success = await editor.browse(params.uri) if editor.browse is not None else True
+        return types.ShowDocumentResult(success=success)
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    async def on_prompt(
+        ls: LanguageClient, params: types.ShowMessageRequestParams
+    ) -> types.MessageActionItem | None:
+        async with editor._changed:
+            editor.prompts.append(params.message)
+            editor._changed.notify_all()
+        answer = editor.prompt_answer
+        return types.MessageActionItem(title=answer) if answer else None
 
     @client.feature("mcp/didChangeStatus")
     async def on_status(ls: LanguageClient, params: dict[str, Any]) -> None:
@@ -136,14 +166,21 @@ async def start_editor(
         validate_result("mcp/elicit", answer)
         return answer
 
-    await client.start_io(sys.executable, "-m", "mcpls", "serve", env=server_env(env))
+    logging = ["--log-level", log_level] + (["--log-file", str(log_file)] if log_file else [])
+    await client.start_io(sys.executable, "-m", "mcpls", "serve", *logging, env=server_env(env))
     experimental: dict[str, Any] = {"mcpls": {"elicitation": True}} if elicitation else {}
     folders = (
         [types.WorkspaceFolder(uri=workspace.as_uri(), name=workspace.name)] if workspace else None
     )
     result = await client.initialize_session(
         types.InitializeParams(
-            capabilities=types.ClientCapabilities(experimental=experimental),
+            capabilities=types.ClientCapabilities(
+                experimental=experimental,
+                window=types.WindowClientCapabilities(
+                    show_document=types.ShowDocumentClientCapabilities(support=True),
+                    work_done_progress=True,
+                ),
+            ),
             initialization_options=initialization_options,
             workspace_folders=folders,
         )

@@ -41,6 +41,7 @@ from mcpls.config import ServerConfig, Settings
 from mcpls.errors import AuthRequired, McplsError, Other
 
 REFRESH_LEAD_S = 30.0
+REREGISTER_ERRORS = ("invalid_client", "unauthorized_client", "invalid_scope")
 Log = Callable[[str, str], None]
 OpenUrl = Callable[[str], Awaitable[None]]
 
@@ -255,12 +256,8 @@ class OAuthSession(httpx.Auth):
         registration if the server no longer knows ours."""
         try:
             return await self._login_once(open_url, announce, fresh_registration=False)
-        except OAuthFailed as exc:
-            if exc.error not in ("invalid_client", "unauthorized_client"):
-                raise
-            self.log(
-                "info", "the authorization server forgot mcpls's registration; registering again"
-            )
+        except _Reregister as exc:
+            self.log("info", f"registering mcpls again with the authorization server ({exc})")
             return await self._login_once(open_url, announce, fresh_registration=True)
 
     async def _login_once(
@@ -301,23 +298,36 @@ class OAuthSession(httpx.Auth):
             )
             announce(url)
             await open_url(url)
-            result = await listener.wait()
+            try:
+                result = await listener.wait()
+                data = await token_request(
+                    self.http,
+                    server.token_endpoint,
+                    registration,
+                    "authorization_code",
+                    code=result.code,
+                    redirect_uri=listener.redirect_uri,
+                    code_verifier=pkce.verifier,
+                    resource=server.resource,
+                    client_id=(
+                        registration.client_id
+                        if registration.token_endpoint_auth_method != "none"
+                        else None
+                    ),
+                )
+            except OAuthFailed as exc:
+                # A registration we made can be made again: once, with today's scopes and
+                # redirect URI (the server forgot it, or it predates a step-up).
+                if (
+                    registration.source == "dcr"
+                    and not fresh_registration
+                    and exc.error in REREGISTER_ERRORS
+                ):
+                    raise _Reregister(exc.error or "") from exc
+                raise
         finally:
             self.pending = None
             await listener.close()
-        data = await token_request(
-            self.http,
-            server.token_endpoint,
-            registration,
-            "authorization_code",
-            code=result.code,
-            redirect_uri=listener.redirect_uri,
-            code_verifier=pkce.verifier,
-            resource=server.resource,
-            client_id=registration.client_id
-            if registration.token_endpoint_auth_method != "none"
-            else None,
-        )
         tokens = token_set(
             data, issuer=server.issuer, resource=self.store_key, requested_scopes=scopes
         )
@@ -378,12 +388,15 @@ class OAuthSession(httpx.Auth):
         cached = None if fresh else self.store.load_registration(server.issuer)
         if cached is not None and redirect_uri in cached.redirect_uris:
             return cached
+        # No `scope` in the registration unless the person configured scopes: servers then
+        # allow every scope they have, so a later step-up does not fail with invalid_scope
+        # (and cost a second sign-in), and strict servers do not refuse an unknown one.
         registration = await register(
             self.http,
             server,
             self.config.oauth,
             redirect_uri,
-            scopes,
+            self.config.oauth.scopes,
             allow_insecure_loopback=self.settings.allow_insecure_loopback,
         )
         self.store.save_registration(registration)
@@ -434,6 +447,10 @@ class OAuthSession(httpx.Auth):
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+class _Reregister(Exception):
+    """The sign-in failed in a way a new dynamic registration can cure."""
 
 
 def _expired(tokens: TokenSet) -> bool:

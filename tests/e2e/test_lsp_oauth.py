@@ -1,0 +1,312 @@
+"""Through the real `mcpls serve`: signing in to OAuth-protected MCP servers, as a person
+in an editor would, with the test acting as the person's browser."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from peers.oauth.browser import authorize_in_browser
+from pygls.exceptions import JsonRpcException
+
+Factory = Callable[..., Any]
+
+
+def settings(url: str, **entry: Any) -> dict[str, Any]:
+    return {
+        "servers": {"svc": {"url": url, **entry}},
+        "allowInsecureLoopback": True,  # every peer runs on this machine over plain http
+        "tokenStorage": "file",
+    }
+
+
+async def browser(url: str) -> bool:
+    result = await authorize_in_browser(url)
+    return result.status == 200
+
+
+async def signed_in_editor(editor_factory: Factory, url: str, **entry: Any) -> Any:
+    editor = await editor_factory(settings(url, **entry))
+    editor.browse = browser
+    await editor.wait_for_state("svc", "authRequired")
+    status = await editor.request("mcp/authenticate", {"server": "svc"})
+    assert status["state"] == "connected", status
+    return editor
+
+
+async def test_sign_in_reuse_across_restarts_and_logout(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    editor = await editor_factory(settings(py_oauth_server.mcp_url))
+    editor.browse = browser
+    status = await editor.wait_for_state("svc", "authRequired")
+    assert status["error"]["kind"] == "authRequired"
+    assert status["auth"] == {"authenticated": False}
+    # The person is asked once; no browser opens by itself.
+    await editor.wait_until(lambda: editor.prompts == ["svc needs you to sign in"])
+    assert editor.shown_documents == []
+
+    status = await editor.request("mcp/authenticate", {"server": "svc"})
+    assert status["state"] == "connected"
+    assert status["auth"]["authenticated"] is True
+    assert status["auth"]["issuer"] == py_oauth_server.issuer
+    assert "mcp:read" in status["auth"]["scopes"]
+    assert status["auth"]["expiresAt"] > 0
+    assert len(editor.shown_documents) == 1
+    result = await editor.request(
+        "mcp/callTool", {"server": "svc", "name": "echo", "arguments": {"text": "hi"}}
+    )
+    assert result["content"][0]["text"] == "hi"
+    stats = await py_oauth_server.stats()
+    assert {r["resource"] for r in stats["resources"]} == {py_oauth_server.mcp_url}
+    await editor.client.shutdown_session()
+
+    # A new editor window (or a restart): connected from the store, no browser, no prompt.
+    again = await editor_factory(settings(py_oauth_server.mcp_url))
+    status = await again.wait_for_state("svc", "connected", "authRequired")
+    assert status["state"] == "connected"
+    assert again.shown_documents == []
+    assert again.prompts == []
+    assert (await py_oauth_server.stats())["authorizations"] == 1
+
+    status = await again.request("mcp/logout", {"server": "svc"})
+    assert status["state"] == "disabled"
+    assert status["auth"]["authenticated"] is False
+    assert "scopes" not in status["auth"]
+    assert (await py_oauth_server.stats())["revocations"] >= 1
+    await again.client.shutdown_session()
+
+    # Signed out: the next start needs a sign-in, and the prompt never nags twice.
+    third = await editor_factory(settings(py_oauth_server.mcp_url))
+    await third.wait_for_state("svc", "authRequired")
+    status = await third.request("mcp/status", {"server": "svc"})
+    assert status["servers"][0]["state"] == "authRequired"
+    assert third.prompts == []
+
+
+async def test_choosing_authenticate_in_the_prompt_signs_in(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    editor = await editor_factory(settings(py_oauth_server.mcp_url))
+    editor.browse = browser
+    editor.prompt_answer = "Authenticate"
+    status = await editor.wait_for_state("svc", "connected")
+    assert status["auth"]["authenticated"] is True
+    assert len(editor.shown_documents) == 1
+
+
+async def test_expired_token_is_refreshed_silently(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    editor = await signed_in_editor(editor_factory, py_oauth_server.mcp_url)
+    await py_oauth_server.expire_access()  # the server no longer takes it; mcpls does not know
+    result = await editor.request(
+        "mcp/callTool", {"server": "svc", "name": "echo", "arguments": {"text": "after"}}
+    )
+    assert result["content"][0]["text"] == "after"
+    assert (await py_oauth_server.stats())["token_requests"].get("refresh_token") == 1
+    assert len(editor.shown_documents) == 1
+    assert editor.latest("svc")["state"] == "connected"
+
+
+async def test_short_lived_tokens_are_refreshed_before_use(
+    editor_factory: Factory, py_oauth_server_factory: Factory
+) -> None:
+    server = py_oauth_server_factory(access_ttl=5)  # inside the 30 s refresh lead
+    editor = await signed_in_editor(editor_factory, server.mcp_url)
+    for text in ("one", "two"):
+        result = await editor.request(
+            "mcp/callTool", {"server": "svc", "name": "echo", "arguments": {"text": text}}
+        )
+        assert result["content"][0]["text"] == text
+    assert (await server.stats())["token_requests"].get("refresh_token", 0) >= 1
+    assert len(editor.shown_documents) == 1
+
+
+async def test_revoked_refresh_token_means_sign_in_again(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    editor = await signed_in_editor(editor_factory, py_oauth_server.mcp_url)
+    await py_oauth_server.revoke_refresh()
+    await py_oauth_server.expire_access()
+    with pytest.raises(JsonRpcException) as caught:
+        await editor.request(
+            "mcp/callTool", {"server": "svc", "name": "echo", "arguments": {"text": "x"}}
+        )
+    assert caught.value.data["kind"] == "authRequired"
+    status = await editor.wait_for_state("svc", "authRequired")
+    assert status["auth"]["authenticated"] is False
+    assert len(editor.shown_documents) == 1  # no browser without the person
+    status = await editor.request("mcp/authenticate", {"server": "svc"})
+    assert status["state"] == "connected"
+
+
+async def test_step_up_asks_for_the_union_of_scopes(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    editor = await signed_in_editor(editor_factory, py_oauth_server.mcp_url)
+    granted = set(editor.latest("svc")["auth"]["scopes"])
+    with pytest.raises(JsonRpcException) as caught:
+        await editor.request(
+            "mcp/callTool", {"server": "svc", "name": "admin_echo", "arguments": {"text": "x"}}
+        )
+    assert caught.value.data["kind"] == "authRequired"
+    status = await editor.wait_for_state("svc", "authRequired")
+    assert "mcp:admin" in status["auth"]["requiredScopes"]
+    status = await editor.request("mcp/authenticate", {"server": "svc"})
+    assert status["state"] == "connected"
+    assert set(status["auth"]["scopes"]) >= granted | {"mcp:admin"}
+    result = await editor.request(
+        "mcp/callTool", {"server": "svc", "name": "admin_echo", "arguments": {"text": "root"}}
+    )
+    assert result["content"][0]["text"] == "root"
+
+
+async def test_step_up_by_itself_when_allowed(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    editor = await signed_in_editor(
+        editor_factory, py_oauth_server.mcp_url, allowAutoReauthentication=True
+    )
+    result = await editor.request(
+        "mcp/callTool", {"server": "svc", "name": "admin_echo", "arguments": {"text": "auto"}}
+    )
+    assert result["content"][0]["text"] == "auto"
+    assert len(editor.shown_documents) == 2
+
+
+async def test_second_authenticate_joins_the_first(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    editor = await editor_factory(settings(py_oauth_server.mcp_url))
+    gate = asyncio.Event()
+
+    async def slow_person(url: str) -> bool:
+        await gate.wait()
+        return await browser(url)
+
+    editor.browse = slow_person
+    await editor.wait_for_state("svc", "authRequired")
+    first = asyncio.ensure_future(editor.request("mcp/authenticate", {"server": "svc"}))
+    await editor.wait_until(lambda: len(editor.shown_documents) == 1)
+    second = asyncio.ensure_future(editor.request("mcp/authenticate", {"server": "svc"}))
+    gate.set()
+    statuses = await asyncio.gather(first, second)
+    assert [s["state"] for s in statuses] == ["connected", "connected"]
+    assert len(editor.shown_documents) == 1
+
+
+async def test_cancelled_sign_in_goes_back_to_auth_required(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    editor = await editor_factory(settings(py_oauth_server.mcp_url))
+    await editor.wait_for_state("svc", "authRequired")
+    protocol = editor.client.protocol
+    pending = protocol.send_request("mcp/authenticate", {"server": "svc"}, msg_id="login-1")
+    await editor.wait_until(lambda: len(editor.shown_documents) == 1)
+    from lsprotocol import types
+
+    protocol.notify("$/cancelRequest", types.CancelParams(id="login-1"))
+    with pytest.raises(JsonRpcException):
+        await asyncio.wrap_future(pending)
+    status = await editor.wait_for_state("svc", "authRequired")
+    assert "cancelled" in status["error"]["message"]
+
+
+async def test_paste_back_when_no_loopback_callback_is_reachable(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    relay = "https://relay.invalid/mcpls/callback"  # never contacted: the person copies it
+    editor = await editor_factory(settings(py_oauth_server.mcp_url, oauth={"redirectUri": relay}))
+    await editor.wait_for_state("svc", "authRequired")
+    login = asyncio.ensure_future(editor.request("mcp/authenticate", {"server": "svc"}))
+    await editor.wait_until(lambda: len(editor.shown_documents) == 1)
+    import httpx
+
+    async with httpx.AsyncClient(follow_redirects=False) as page:
+        answer = await page.get(editor.shown_documents[0])
+    final_url = answer.headers["location"]
+    assert final_url.startswith(relay)
+    status = await editor.request(
+        "mcp/completeAuthentication", {"server": "svc", "redirectUrl": final_url}
+    )
+    assert status["state"] == "connected"
+    assert (await login)["state"] == "connected"
+
+
+async def test_typescript_sdk_demo_authorization_server(
+    editor_factory: Factory, ts_oauth_server: Any
+) -> None:
+    editor = await signed_in_editor(editor_factory, ts_oauth_server.mcp_url)
+    tools = await editor.request("mcp/listTools", {"server": "svc"})
+    assert tools["tools"]
+
+
+async def test_oidc_provider_with_login_and_consent(
+    editor_factory: Factory, oidc_provider: Any
+) -> None:
+    editor = await signed_in_editor(editor_factory, oidc_provider.mcp_url)
+    status = editor.latest("svc")
+    assert status["auth"]["issuer"] == oidc_provider.issuer
+    tools = await editor.request("mcp/listTools", {"server": "svc"})
+    assert tools["tools"]
+
+
+async def test_no_secret_reaches_logs_statuses_or_errors(
+    editor_factory: Factory, py_oauth_server: Any, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "mcpls.log"
+    editor = await editor_factory(
+        settings(py_oauth_server.mcp_url), log_level="debug", log_file=log_file
+    )
+    editor.browse = browser
+    await editor.wait_for_state("svc", "authRequired")
+    await editor.request("mcp/authenticate", {"server": "svc"})
+    secrets = stored_secrets(tmp_path)
+    await py_oauth_server.expire_access()
+    await editor.request(
+        "mcp/callTool", {"server": "svc", "name": "echo", "arguments": {"text": "x"}}
+    )
+    secrets |= stored_secrets(tmp_path)  # the refreshed pair too
+    await py_oauth_server.revoke_refresh()
+    await py_oauth_server.expire_access()
+    with pytest.raises(JsonRpcException) as caught:
+        await editor.request("mcp/callTool", {"server": "svc", "name": "echo"})
+    await editor.client.shutdown_session()
+    assert len(secrets) >= 4, "the scan must know the tokens that were issued"
+    seen = "\n".join(
+        [
+            *editor.log,
+            *map(str, editor.statuses),
+            str(caught.value),
+            str(caught.value.data),
+            log_file.read_text(),
+        ]
+    )
+    assert "DEBUG" in seen  # the debug log was really written
+    for secret in secrets:
+        assert secret not in seen
+
+
+def stored_secrets(tmp_path: Path) -> set[str]:
+    """Every token and client secret in mcpls's token files (file storage)."""
+    found: set[str] = set()
+    keys = ("access_token", "refresh_token", "client_secret")
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key in keys and isinstance(inner, str):
+                    found.add(inner)
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    for path in tmp_path.rglob("tokens/*.json"):
+        walk(json.loads(path.read_text()))
+    return found
