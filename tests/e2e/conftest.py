@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from contract import validate_error_data, validate_params, validate_result
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
+from contract import validate_error_data, validate_params, validate_result
 from mcpls.lsp.server import raw_converter
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peers.oauth.browser import authorize_in_browser
 from pygls.exceptions import JsonRpcException
+
+from peers.oauth.browser import authorize_in_browser
 
 Factory = Callable[..., Any]
 
