@@ -29,11 +29,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("connected", "failed"): "error",
     ("connected", "disable"): "disabled",
     ("connected", "enable"): "connecting",
+    ("connected", "authenticate"): "authenticating",
     ("authRequired", "enable"): "connecting",
     ("authRequired", "disable"): "disabled",
     ("authRequired", "authenticate"): "authenticating",
     ("authRequired", "failed"): "error",
-    ("authenticating", "connected"): "connected",
+    ("authenticating", "enable"): "connecting",
     ("authenticating", "auth_required"): "authRequired",
     ("authenticating", "failed"): "error",
     ("authenticating", "disable"): "disabled",
@@ -41,6 +42,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("error", "disable"): "disabled",
     ("error", "failed"): "error",
     ("error", "auth_required"): "authRequired",
+    ("error", "authenticate"): "authenticating",
+    ("disabled", "authenticate"): "authenticating",
 }
 
 
