@@ -22,7 +22,7 @@ TokenStorage = Literal["auto", "keyring", "file"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 DEFAULT_TIMEOUT_MS = 60_000
-_HTTP_TYPES = {"http", "streamable-http", "streamableHttp", "sse"}
+_HTTP_TYPES = {"http", "streamable-http"}
 _STDIO_TYPES = {"stdio"}
 _TOKEN_STORAGE = ("auto", "keyring", "file")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -40,9 +40,9 @@ _SERVER_KEYS = {
     "timeoutMs",
     "allowAutoReauthentication",
     "oauth",
+    "cwd",
     # Accepted for compatibility with other clients' files, without effect here.
     "envFile",
-    "cwd",
     "description",
     "autoApprove",
     "alwaysAllow",
@@ -99,6 +99,7 @@ class ServerConfig:
     command: str | None = None
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    cwd: str | None = None
     # Header values may be credentials: never printed.
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     enabled: bool = True
@@ -239,6 +240,11 @@ def parse_server(name: str, raw: object, *, where: str = "servers") -> ServerCon
                 "args, env, headers, enabled, timeoutMs, allowAutoReauthentication, oauth)"
             )
         declared = raw.get("type")
+        if declared == "sse":
+            raise _Invalid(
+                f'{here}.type: "sse" is the old HTTP+SSE transport, which mcpls does not speak; '
+                'use the server\'s Streamable HTTP endpoint with type "http"'
+            )
         if declared is not None and declared not in _HTTP_TYPES | _STDIO_TYPES:
             raise _Invalid(f'{here}.type: expected "http" or "stdio", got {_describe(declared)}')
         url_value = raw.get("url", raw.get("serverUrl"))
@@ -269,6 +275,7 @@ def parse_server(name: str, raw: object, *, where: str = "servers") -> ServerCon
             command=_string(f"{here}.command", raw["command"]) if has_command else None,
             args=_strings(f"{here}.args", raw.get("args", [])),
             env=_string_map(f"{here}.env", raw.get("env", {})),
+            cwd=_string(f"{here}.cwd", raw["cwd"]) if "cwd" in raw else None,
             headers=_string_map(f"{here}.headers", raw.get("headers", {})),
             enabled=enabled,
             timeout_ms=timeout,

@@ -147,6 +147,7 @@ class Hub:
                 log_sink=connection.log,
                 on_exit=connection.process_exited,
                 name=config.name,
+                cwd=config.cwd,
             )
         from mcpls.transport.http import HttpTransport
 

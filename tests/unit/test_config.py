@@ -157,6 +157,18 @@ def test_user_file_missing_broken_and_valid(tmp_path: Path) -> None:
     assert isinstance(merge(("file", raw)).servers["a"], ServerConfig)
 
 
+def test_old_sse_transport_is_refused_with_a_way_out() -> None:
+    result = parse_server("x", {"type": "sse", "url": "https://h/sse"})
+    assert isinstance(result, ConfigError)
+    assert 'use the server\'s Streamable HTTP endpoint with type "http"' in result.message
+
+
+def test_cwd_of_a_local_server() -> None:
+    config = parse_server("x", {"command": "srv", "cwd": "/srv/project"})
+    assert isinstance(config, ServerConfig)
+    assert config.cwd == "/srv/project"
+
+
 def test_disabled_alias_and_enabled_flag() -> None:
     off = parse_server("x", {"url": "https://h", "disabled": True})
     assert isinstance(off, ServerConfig)

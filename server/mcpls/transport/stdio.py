@@ -43,8 +43,10 @@ class StdioTransport:
         log_sink: LogSink,
         on_exit: Callable[[int], None],
         name: str,
+        cwd: str | None = None,
     ) -> None:
         self.command = command
+        self._cwd = cwd
         self.args = args
         self._env = env
         self._on_server_message = on_server_message
@@ -66,12 +68,13 @@ class StdioTransport:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env={**os.environ, **self._env},
+                cwd=self._cwd,
                 limit=LINE_LIMIT,
             )
         except OSError as exc:
             raise ConnectionFailed(
                 f"cannot start {self.command!r}: {exc.strerror or exc}"
-                " (check command and PATH in the server's settings)"
+                " (check command, cwd and PATH in the server's settings)"
             ) from None
         self._spawn(self._read_stdout())
         self._spawn(self._read_stderr())
