@@ -10,6 +10,10 @@ Run as `python tests/peers/hostile_http.py --port P`; it listens on 127.0.0.1 on
 - `/sse-drop`      answers `initialize` (JSON) and accepts notifications, but ends every
                    other request's SSE stream after one notification, without a response
                    and without event ids (a server dying mid-stream; nothing to resume)
+- `/evil/<kind>/mcp`  401 leading to hostile OAuth metadata (resource metadata at
+                   `/evil/<kind>/prm`, authorization server `/evil/<kind>/as`):
+                   `javascript` and `file` authorization endpoints, a `foreign` protected
+                   resource, an AS that names another `issuer`, one with `nopkce`
 - `GET /_requests` every request received so far (method, path, headers, body), oldest first
 """
 
@@ -138,6 +142,41 @@ async def sse_drop(request: Request) -> Response:
     return StreamingResponse(dying_stream(), media_type="text/event-stream")
 
 
+EVIL_AUTHORIZE = {"javascript": "javascript:alert(document.cookie)", "file": "file:///etc/passwd"}
+
+
+async def evil_mcp(request: Request) -> Response:
+    await request.body()
+    kind = request.path_params["kind"]
+    metadata = f"{request.base_url}evil/{kind}/prm"
+    return Response(
+        status_code=401, headers={"WWW-Authenticate": f'Bearer resource_metadata="{metadata}"'}
+    )
+
+
+async def evil_prm(request: Request) -> Response:
+    kind = request.path_params["kind"]
+    base = str(request.base_url).rstrip("/")
+    resource = "https://evil.example/mcp" if kind == "foreign" else f"{base}/evil/{kind}/mcp"
+    return JSONResponse({"resource": resource, "authorization_servers": [f"{base}/evil/{kind}/as"]})
+
+
+async def evil_as(request: Request) -> Response:
+    kind = request.path_params["kind"]
+    base = str(request.base_url).rstrip("/")
+    issuer = f"{base}/evil/{kind}/as"
+    metadata: dict[str, Any] = {
+        "issuer": "https://evil.example" if kind == "issuer" else issuer,
+        "authorization_endpoint": EVIL_AUTHORIZE.get(kind, f"{issuer}/authorize"),
+        "token_endpoint": f"{issuer}/token",
+        "registration_endpoint": f"{issuer}/register",
+        "response_types_supported": ["code"],
+    }
+    if kind != "nopkce":
+        metadata["code_challenge_methods_supported"] = ["S256"]
+    return JSONResponse(metadata)
+
+
 async def requests_seen(request: Request) -> Response:
     return JSONResponse(request.app.state.request_log.seen)
 
@@ -151,6 +190,9 @@ def build() -> ASGIApp:
             Route("/wrong-id", wrong_id, methods=ALL_METHODS),
             Route("/unauthorized", unauthorized, methods=ALL_METHODS),
             Route("/sse-drop", sse_drop, methods=ALL_METHODS),
+            Route("/evil/{kind}/mcp", evil_mcp, methods=ALL_METHODS),
+            Route("/evil/{kind}/prm", evil_prm, methods=["GET"]),
+            Route("/.well-known/oauth-authorization-server/evil/{kind}/as", evil_as),
             Route("/_requests", requests_seen, methods=["GET"]),
         ]
     )
