@@ -246,3 +246,16 @@ def test_registration_auth_method(
     supported: list[str] | None, configured: str | None, expected: str
 ) -> None:
     assert choose_auth_method(supported, configured) == expected
+
+
+async def test_listener_binds_loopback_only() -> None:
+    listener = CallbackListener(
+        host="127.0.0.1", port=0, state="s", issuer=ISSUER, iss_supported=False
+    )
+    await listener.start()
+    try:
+        assert listener._server is not None
+        addresses = {sock.getsockname()[0] for sock in listener._server.sockets}
+        assert addresses == {"127.0.0.1"}
+    finally:
+        await listener.close()

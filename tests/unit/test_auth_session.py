@@ -1,0 +1,60 @@
+"""The OAuth session as an httpx.Auth: where the bearer goes, and where it never goes."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from mcpls.auth.session import OAuthSession
+from mcpls.auth.store import TokenSet, TokenStore
+from mcpls.config import ServerConfig, Settings
+
+SERVER = "https://mcp.example.com/mcp"
+
+
+def session_with_token(expires_in: float = 3600) -> OAuthSession:
+    config = ServerConfig(name="svc", transport="http", url=SERVER)
+    session = OAuthSession(config, Settings(), TokenStore("file"), log=lambda level, text: None)
+    session._loaded = True  # nothing stored: the token below is the session's own
+    session.tokens = TokenSet(
+        access_token="secret-access",
+        token_type="Bearer",
+        expires_at=time.time() + expires_in,
+        refresh_token=None,
+        scope=("mcp:read",),
+        issuer="https://auth.example.com",
+        resource=SERVER,
+    )
+    return session
+
+
+async def first_request(session: OAuthSession, url: str) -> httpx.Request:
+    flow = session.async_auth_flow(httpx.Request("POST", url))
+    request = await flow.__anext__()
+    await flow.aclose()
+    return request
+
+
+async def test_bearer_goes_to_the_server_only() -> None:
+    session = session_with_token()
+    sent = await first_request(session, SERVER)
+    assert sent.headers["Authorization"] == "Bearer secret-access"
+    for other in (
+        "https://evil.example/mcp",
+        "http://mcp.example.com/mcp",
+        "https://mcp.example.com:8443/mcp",
+    ):
+        assert "Authorization" not in (await first_request(session, other)).headers
+
+
+async def test_a_known_expired_token_is_never_sent() -> None:
+    session = session_with_token(expires_in=-5)  # expired, and no refresh token
+    sent = await first_request(session, SERVER)
+    assert "Authorization" not in sent.headers
+
+
+def test_status_shows_no_secret() -> None:
+    info = session_with_token().info().to_status()
+    assert info["authenticated"] is True
+    assert "secret-access" not in repr(info)
