@@ -442,7 +442,9 @@ class Connection:
 
 
 def _auth_message(name: str, exc: AuthRequired, oauth: OAuthSession | None) -> McplsError:
-    if oauth is None:
+    from mcpls.auth.session import SignInExpired
+
+    if oauth is None or isinstance(exc, SignInExpired):
         return exc
     if oauth.required_scopes and exc.status_code == 403:
         scopes = " ".join(oauth.required_scopes)

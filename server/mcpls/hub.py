@@ -88,7 +88,7 @@ class Hub:
             elicit=self._elicit_for(config.name) if self.elicit else None,
             log=lambda level, text: self._user_log(level, f"[{config.name}] {text}"),
         )
-        return Connection(
+        connection = Connection(
             config,
             transport_factory=self._make_transport,
             hooks=hooks,
@@ -97,6 +97,9 @@ class Hub:
             auto_open=self._auto_open,
             on_auth_required=self._on_auth_required,
         )
+        if connection.oauth is not None:
+            connection.oauth.on_change = lambda: self._push(connection)
+        return connection
 
     @property
     def store(self) -> TokenStore:

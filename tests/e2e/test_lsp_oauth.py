@@ -141,6 +141,7 @@ async def test_revoked_refresh_token_means_sign_in_again(
     assert caught.value.data["kind"] == "authRequired"
     status = await editor.wait_for_state("svc", "authRequired")
     assert status["auth"]["authenticated"] is False
+    assert "expired or was revoked" in status["error"]["message"]
     assert len(editor.shown_documents) == 1  # no browser without the person
     status = await editor.request("mcp/authenticate", {"server": "svc"})
     assert status["state"] == "connected"

@@ -106,6 +106,8 @@ class OAuthSession(httpx.Auth):
         self.pending: CallbackListener | None = None
         self._refresh_lock = asyncio.Lock()
         self._loaded = False
+        # Told when the stored sign-in changes (refresh, login), to push the status.
+        self.on_change: Callable[[], None] = lambda: None
 
     # -- persisted state -----------------------------------------------------------------
 
@@ -132,6 +134,7 @@ class OAuthSession(httpx.Auth):
         self.store.save_secret(self._binding_name(), json.dumps(self.auth_server.to_json()))
         self.store.save_tokens(tokens)
         self.tokens = tokens
+        self.on_change()  # expiresAt and scopes are part of the status the editor shows
 
     def info(self) -> AuthInfo:
         """For `ServerStatus.auth`."""
@@ -205,7 +208,7 @@ class OAuthSession(httpx.Auth):
                     self.store.delete_tokens(self.store_key, server.issuer)
                     self.tokens = None
                     self.log("warning", "the sign-in expired or was revoked; authenticate again")
-                    raise AuthRequired(
+                    raise SignInExpired(
                         f"{self.config.name}: the sign-in expired or was revoked; "
                         "authenticate again"
                     ) from None
@@ -447,6 +450,10 @@ class OAuthSession(httpx.Auth):
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+class SignInExpired(AuthRequired):
+    """The refresh token was refused (revoked, expired, rotated elsewhere)."""
 
 
 class _Reregister(Exception):
