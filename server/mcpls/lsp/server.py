@@ -47,6 +47,7 @@ _LOG_TYPES = {
     "info": types.MessageType.Info,
     "debug": types.MessageType.Log,
 }
+_LEVEL_RANK = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 T = TypeVar("T")
 
 
@@ -109,9 +110,11 @@ class McplsServer(LanguageServer):
         self.editor_elicitation = False
 
     def user_log(self, level: str, message: str) -> None:
-        """What a person should see: `window/logMessage` (and our own log)."""
-        getattr(log, level if level != "debug" else "debug", log.info)(message)
-        if self.protocol.writer is not None:
+        """What a person should see: `window/logMessage` from the `logLevel` setting up
+        (default info), and our own log (`--log-level`)."""
+        getattr(log, level, log.info)(message)
+        wanted = _LEVEL_RANK.get(self.hub.settings.log_level, 1)
+        if self.protocol.writer is not None and _LEVEL_RANK.get(level, 1) >= wanted:
             self.window_log_message(
                 types.LogMessageParams(
                     type=_LOG_TYPES.get(level, types.MessageType.Info), message=message
