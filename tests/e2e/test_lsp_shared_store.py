@@ -1,0 +1,128 @@
+"""Two editor windows, two `mcpls serve` processes, one token store: against oidc-provider,
+which rotates the refresh token of a public client on every use and revokes the whole grant
+when a used one comes back, every refresh must happen under the cross-process lock and
+start from the refresh token the other process last stored."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mcpls.auth.discovery import canonical_resource
+from mcpls.auth.session import REFRESH_LEAD_S
+from mcpls.auth.store import TokenStore
+from peers.oauth.browser import authorize_in_browser
+
+Factory = Callable[..., Any]
+
+ACCESS_TTL_S = 4  # below the refresh lead: every request to the MCP server refreshes first
+ROUNDS = 15
+GATED_ROUNDS = 3
+# How long a call is watched to not finish while another process holds the lock. Without
+# the lock a refresh and a tool call take a few tens of milliseconds.
+HELD_LOCK_WINDOW_S = 1.0
+TOKEN_RESPONSE = re.compile(r'HTTP Request: POST (\S+) "HTTP/1\.1 (\d{3})')
+
+
+def settings(url: str) -> dict[str, Any]:
+    return {
+        "servers": {"svc": {"url": url}},
+        "allowInsecureLoopback": True,  # every peer runs on this machine over plain http
+        "tokenStorage": "file",  # one directory of files, shared by both processes
+    }
+
+
+async def browser(url: str) -> bool:
+    return (await authorize_in_browser(url)).status == 200
+
+
+async def echo(editor: Any, text: str) -> None:
+    result = await editor.request(
+        "mcp/callTool", {"server": "svc", "name": "echo", "arguments": {"text": text}}
+    )
+    assert result["content"][0]["text"] == text
+    assert not result.get("isError")
+
+
+def token_responses(log_file: Path, token_endpoint: str) -> list[str]:
+    """Status codes of the token endpoint's answers, from mcpls's own log (httpx, info)."""
+    return [
+        status
+        for url, status in TOKEN_RESPONSE.findall(log_file.read_text())
+        if url == token_endpoint
+    ]
+
+
+async def test_two_processes_share_rotating_refresh_tokens(
+    editor_factory: Factory, oidc_provider_factory: Factory, tmp_path: Path
+) -> None:
+    assert ACCESS_TTL_S < REFRESH_LEAD_S
+    oidc = oidc_provider_factory(access_ttl=ACCESS_TTL_S)
+    config = settings(oidc.mcp_url)  # tokenStorage "file", one store for both processes
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+
+    a = await editor_factory(config, log_level="info", log_file=log_a)
+    a.browse = browser
+    await a.wait_for_state("svc", "authRequired")
+    status = await a.request("mcp/authenticate", {"server": "svc"})
+    assert status["state"] == "connected", status
+    issuer = status["auth"]["issuer"]
+    assert issuer == oidc.issuer
+    signed_in_at = len(a.statuses)
+
+    # A second window: connected from the store (refreshing first), no browser, no prompt.
+    b = await editor_factory(config, log_level="info", log_file=log_b)
+    status = await b.wait_for_state("svc", "connected", "authRequired", "error")
+    assert status["state"] == "connected", status
+    assert b.shown_documents == []
+    assert b.prompts == []
+
+    calls = 0
+    for round_ in range(ROUNDS):
+        # Alternating: each process must refresh with the token the other one rotated.
+        await echo(a, f"a{round_}")
+        await echo(b, f"b{round_}")
+        # Both at once: the two refreshes contend for the lock.
+        await asyncio.gather(echo(a, f"a{round_}+"), echo(b, f"b{round_}+"))
+        calls += 4
+
+    # A third process (say `mcpls login`) holds the lock: both windows must wait for it,
+    # then refresh one after the other, the second from the first one's rotated token.
+    third = TokenStore("file")
+    for round_ in range(GATED_ROUNDS):
+        async with third.locked(canonical_resource(oidc.mcp_url), issuer):
+            waiting = [
+                asyncio.ensure_future(echo(a, f"gated-a{round_}")),
+                asyncio.ensure_future(echo(b, f"gated-b{round_}")),
+            ]
+            try:
+                done, _ = await asyncio.wait(waiting, timeout=HELD_LOCK_WINDOW_S)
+                assert not done, "a refresh went ahead while another process held the lock"
+            except BaseException:
+                for call in waiting:
+                    call.cancel()
+                raise
+        await asyncio.gather(*waiting)
+        calls += 2
+
+    for editor, since in ((a, signed_in_at), (b, 0)):
+        states = [s["state"] for s in editor.statuses[since:]]
+        assert "authRequired" not in states, states
+        assert "error" not in states, states
+        first = states.index("connected")
+        assert set(states[first:]) == {"connected"}, states  # never left connected
+        assert editor.latest("svc")["auth"]["authenticated"] is True
+        assert not any("expired or was revoked" in line for line in editor.log), editor.log
+    assert len(a.shown_documents) == 1  # one sign-in in all
+    assert b.shown_documents == []
+
+    # Every call refreshed first (short-lived tokens), and the token endpoint never refused.
+    token_endpoint = f"{oidc.issuer}/token"
+    answers = token_responses(log_a, token_endpoint) + token_responses(log_b, token_endpoint)
+    assert set(answers) == {"200"}, answers
+    refreshes = len(answers) - 1  # the first is A's authorization code exchange
+    assert refreshes >= calls, (refreshes, calls)
+    assert token_responses(log_b, token_endpoint), "B must have refreshed too"
