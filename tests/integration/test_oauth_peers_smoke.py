@@ -368,7 +368,7 @@ async def test_py_sdk_peer_signs_in_and_serves_mcp(
     assert (await session.initialize())["serverInfo"]["name"] == "mcpls-oauth-peer"
     assert json.loads(tool_text(await session.call_tool("whoami", {}))) == {
         "client_id": signed_in.client_id,
-        "subject": "alice",
+        "subject": "demo-user",
         "scopes": ["mcp:read"],
         "resource": server.mcp_url,
     }

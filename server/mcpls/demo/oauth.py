@@ -21,13 +21,15 @@ from mcp.server.auth.provider import (
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 CODE_TTL_S = 300
+USER = "demo-user"
 
 
 class DemoProvider:
-    """`OAuthAuthorizationServerProvider`, in memory."""
+    """`OAuthAuthorizationServerProvider`, in memory (the tests' SDK peer builds on it)."""
 
-    def __init__(self, access_ttl_s: int = 3600) -> None:
+    def __init__(self, access_ttl_s: int = 3600, *, issue_refresh: bool = True) -> None:
         self.access_ttl_s = access_ttl_s
+        self.issue_refresh = issue_refresh
         self.clients: dict[str, OAuthClientInformationFull] = {}
         self.codes: dict[str, AuthorizationCode] = {}
         self.access: dict[str, AccessToken] = {}
@@ -54,7 +56,7 @@ class DemoProvider:
             redirect_uri=params.redirect_uri,
             redirect_uri_provided_explicitly=params.redirect_uri_provided_explicitly,
             resource=params.resource,
-            subject="demo-user",
+            subject=USER,
         )
         return construct_redirect_uri(str(params.redirect_uri), code=code, state=params.state)
 
@@ -69,7 +71,8 @@ class DemoProvider:
     async def exchange_authorization_code(
         self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
     ) -> OAuthToken:
-        self.codes.pop(authorization_code.code, None)
+        if self.codes.pop(authorization_code.code, None) is None:
+            raise TokenError("invalid_grant", "authorization code already used")
         return self._issue(
             authorization_code.client_id, authorization_code.scopes, authorization_code.resource
         )
@@ -108,23 +111,21 @@ class DemoProvider:
         raise TokenError("unsupported_grant_type", "the demo has no enterprise sign-in")
 
     def _issue(self, client_id: str, scopes: list[str], resource: str | None) -> OAuthToken:
-        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        expires = int(time.time()) + self.access_ttl_s
+        access = secrets.token_urlsafe(32)
         self.access[access] = AccessToken(
             token=access,
             client_id=client_id,
             scopes=scopes,
-            expires_at=expires,
+            expires_at=int(time.time()) + self.access_ttl_s,
             resource=resource,
-            subject="demo-user",
+            subject=USER,
         )
-        self.refresh[refresh] = RefreshToken(
-            token=refresh,
-            client_id=client_id,
-            scopes=scopes,
-            resource=resource,
-            subject="demo-user",
-        )
+        refresh: str | None = None
+        if self.issue_refresh:
+            refresh = secrets.token_urlsafe(32)
+            self.refresh[refresh] = RefreshToken(
+                token=refresh, client_id=client_id, scopes=scopes, resource=resource, subject=USER
+            )
         return OAuthToken(
             access_token=access,
             token_type="Bearer",  # noqa: S106 - a token type, not a secret

@@ -4,9 +4,10 @@ Run: python tests/peers/oauth/py_as_rs.py --port P [--access-ttl S] [--no-refres
          [--scopes "mcp:read mcp:write mcp:admin"] [--required-scopes "mcp:read"]
 
 The SDK provides the HTTP layer (RFC 8414 metadata, /authorize, /token with the PKCE check,
-/register, /revoke, RFC 9728 metadata, bearer checks with the RFC 8707 audience check); this
-file provides the in-memory provider behind it. The user "alice" approves every request at
-once, so `/authorize` redirects straight to the client's callback with `code` and `state`.
+/register, /revoke, RFC 9728 metadata, bearer checks with the RFC 8707 audience check);
+behind it is the demo's in-memory provider (`mcpls.demo.oauth`) with counters and
+controls. Its one user approves every request at once, so `/authorize` redirects straight
+to the client's callback with `code` and `state`.
 
 Step-up (MCP 2025-11-25 §Scope Challenge Handling): calling the tool `admin_echo`, or any
 request to `/mcp/admin`, without `mcp:admin` answers 403 with
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import time
 import warnings
 from collections import Counter
@@ -34,15 +34,12 @@ import uvicorn
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, RequireAuthMiddleware
 from mcp.server.auth.provider import (
     AccessToken,
-    AuthorizationCode,
     AuthorizationParams,
     RefreshToken,
-    TokenError,
-    construct_redirect_uri,
 )
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from mcp.shared.auth import OAuthClientInformationFull
 from mcp.shared.exceptions import MCPDeprecationWarning
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -50,10 +47,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcpls.demo.oauth import DemoProvider
+
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
-USER = "alice"
-CODE_TTL_S = 300
 ADMIN_SCOPE = "mcp:admin"
 ADMIN_TOOLS = frozenset({"admin_echo"})
 
@@ -79,90 +76,30 @@ class Stats:
         }
 
 
-class MemoryProvider:
-    """`OAuthAuthorizationServerProvider` in memory: single-use codes, expiring access
-    tokens, refresh tokens that rotate (a used one is gone)."""
+class MemoryProvider(DemoProvider):
+    """The demo's in-memory provider (single-use codes, expiring access tokens, refresh
+    tokens that rotate), counting what it sees and letting tests expire or revoke."""
 
     def __init__(self, *, access_ttl_s: int, issue_refresh: bool, stats: Stats) -> None:
-        self.access_ttl_s = access_ttl_s
-        self.issue_refresh = issue_refresh
+        super().__init__(access_ttl_s, issue_refresh=issue_refresh)
         self.stats = stats
-        self.clients: dict[str, OAuthClientInformationFull] = {}
-        self.codes: dict[str, AuthorizationCode] = {}
-        self.access: dict[str, AccessToken] = {}
-        self.refresh: dict[str, RefreshToken] = {}
-
-    async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
-        return self.clients.get(client_id)
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
-        assert client_info.client_id is not None
         self.stats.registrations += 1
-        self.clients[client_info.client_id] = client_info
+        await super().register_client(client_info)
 
     async def authorize(
         self, client: OAuthClientInformationFull, params: AuthorizationParams
     ) -> str:
-        assert client.client_id is not None
         self.stats.authorizations += 1
         self.stats.resources.append(
             {"endpoint": "authorize", "grant_type": None, "resource": params.resource}
         )
-        code = secrets.token_urlsafe(32)
-        self.codes[code] = AuthorizationCode(
-            code=code,
-            scopes=params.scopes or [],
-            expires_at=time.time() + CODE_TTL_S,
-            client_id=client.client_id,
-            code_challenge=params.code_challenge,
-            redirect_uri=params.redirect_uri,
-            redirect_uri_provided_explicitly=params.redirect_uri_provided_explicitly,
-            resource=params.resource,
-            subject=USER,
-        )
-        return construct_redirect_uri(str(params.redirect_uri), code=code, state=params.state)
-
-    async def load_authorization_code(
-        self, client: OAuthClientInformationFull, authorization_code: str
-    ) -> AuthorizationCode | None:
-        code = self.codes.get(authorization_code)
-        return code if code is not None and code.client_id == client.client_id else None
-
-    async def exchange_authorization_code(
-        self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
-    ) -> OAuthToken:
-        if self.codes.pop(authorization_code.code, None) is None:
-            raise TokenError("invalid_grant", "authorization code already used")
-        return self._issue(
-            authorization_code.client_id, authorization_code.scopes, authorization_code.resource
-        )
-
-    async def load_refresh_token(
-        self, client: OAuthClientInformationFull, refresh_token: str
-    ) -> RefreshToken | None:
-        token = self.refresh.get(refresh_token)
-        return token if token is not None and token.client_id == client.client_id else None
-
-    async def exchange_refresh_token(
-        self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
-    ) -> OAuthToken:
-        # Rotation: the presented refresh token is spent whatever happens next.
-        if self.refresh.pop(refresh_token.token, None) is None:
-            raise TokenError("invalid_grant", "refresh token already used")
-        return self._issue(
-            refresh_token.client_id, scopes or refresh_token.scopes, refresh_token.resource
-        )
-
-    async def load_access_token(self, token: str) -> AccessToken | None:
-        return self.access.get(token)
+        return await super().authorize(client, params)
 
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
         self.stats.revocations += 1
-        self.access.pop(token.token, None)
-        self.refresh.pop(token.token, None)
-
-    async def exchange_identity_assertion(self, *args: object, **kwargs: object) -> OAuthToken:
-        raise TokenError("unsupported_grant_type", "no enterprise sign-in here")
+        await super().revoke_token(token)
 
     def expire_access(self) -> int:
         """Make every access token expired now; how many there were."""
@@ -176,30 +113,6 @@ class MemoryProvider:
         count = len(self.refresh)
         self.refresh.clear()
         return count
-
-    def _issue(self, client_id: str, scopes: list[str], resource: str | None) -> OAuthToken:
-        access = secrets.token_urlsafe(32)
-        self.access[access] = AccessToken(
-            token=access,
-            client_id=client_id,
-            scopes=scopes,
-            expires_at=int(time.time()) + self.access_ttl_s,
-            resource=resource,
-            subject=USER,
-        )
-        refresh: str | None = None
-        if self.issue_refresh:
-            refresh = secrets.token_urlsafe(32)
-            self.refresh[refresh] = RefreshToken(
-                token=refresh, client_id=client_id, scopes=scopes, resource=resource, subject=USER
-            )
-        return OAuthToken(
-            access_token=access,
-            token_type="Bearer",
-            expires_in=self.access_ttl_s,
-            refresh_token=refresh,
-            scope=" ".join(scopes) or None,
-        )
 
 
 async def read_body(receive: Receive) -> tuple[bytes, Receive]:
