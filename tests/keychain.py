@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import secretstorage
@@ -175,7 +176,8 @@ def _wait_for_default_collection(
         while time.monotonic() < deadline:
             for process in processes:
                 if process.poll() is not None:
-                    pytest.fail(f"{process.args[0]} exited early:\n{logs.read_text()}")
+                    program = cast("list[str]", process.args)[0]  # each started from a list
+                    pytest.fail(f"{program} exited early:\n{logs.read_text()}")
             owned = connection.send_and_get_reply(message_bus.NameHasOwner(SECRETS_NAME)).body[0]
             if owned:
                 service = DBusAddress(

@@ -18,6 +18,7 @@ from pytest_lsp import LanguageClient
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 from contract import validate_error_data, validate_params, validate_result
+from lsp_client import on, send_request, stop
 from mcpls.lsp.server import raw_converter
 
 
@@ -55,7 +56,7 @@ class Editor:
         if isinstance(params, dict):
             validate_params(method, params)
         try:
-            result = await self.client.protocol.send_request_async(method, params)
+            result = await send_request(self.client, method, params)
         except JsonRpcException as exc:
             validate_error_data(exc.data)
             raise
@@ -64,7 +65,7 @@ class Editor:
 
     async def raw_request(self, method: str, params: object) -> Any:
         """Send without checking params (for malformed-input tests)."""
-        return await self.client.protocol.send_request_async(method, params)
+        return await send_request(self.client, method, params)
 
     async def status_changed(self, status: dict[str, Any]) -> None:
         validate_params("mcp/didChangeStatus", status)
@@ -73,7 +74,7 @@ class Editor:
             self._changed.notify_all()
 
     def latest(self, server: str) -> dict[str, Any] | None:
-        for status in reversed(self.statuses):
+        for status in self.statuses[::-1]:  # newest first (mypy makes reversed() of it Any)
             if status["server"] == server:
                 return status
         return None
@@ -129,7 +130,7 @@ async def start_editor(
     client = make_editor_client()
     editor = Editor(client)
 
-    @client.feature(types.WINDOW_SHOW_DOCUMENT)
+    @on(client, types.WINDOW_SHOW_DOCUMENT)
     async def on_show_document(
         ls: LanguageClient, params: types.ShowDocumentParams
     ) -> types.ShowDocumentResult:
@@ -140,7 +141,7 @@ async def start_editor(
         success = await editor.browse(params.uri) if editor.browse is not None else True
         return types.ShowDocumentResult(success=success)
 
-    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    @on(client, types.WINDOW_SHOW_MESSAGE_REQUEST)
     async def on_prompt(
         ls: LanguageClient, params: types.ShowMessageRequestParams
     ) -> types.MessageActionItem | None:
@@ -150,15 +151,15 @@ async def start_editor(
         answer = editor.prompt_answer
         return types.MessageActionItem(title=answer) if answer else None
 
-    @client.feature("mcp/didChangeStatus")
+    @on(client, "mcp/didChangeStatus")
     async def on_status(ls: LanguageClient, params: dict[str, Any]) -> None:
         await editor.status_changed(params)
 
-    @client.feature(types.WINDOW_LOG_MESSAGE)
+    @on(client, types.WINDOW_LOG_MESSAGE)
     async def on_log(ls: LanguageClient, params: types.LogMessageParams) -> None:
         await editor.logged(params.message)
 
-    @client.feature("mcp/elicit")
+    @on(client, "mcp/elicit")
     def on_elicit(ls: LanguageClient, params: dict[str, Any]) -> dict[str, Any]:
         validate_params("mcp/elicit", params)
         editor.elicitations.append(params)
@@ -204,7 +205,7 @@ async def editor_factory() -> AsyncIterator[Callable[..., Any]]:
     for editor in editors:
         if editor.client._server is not None and editor.client._server.returncode is None:
             await editor.client.shutdown_session()
-        await editor.client.stop()
+        await stop(editor.client)
 
 
 @pytest.fixture

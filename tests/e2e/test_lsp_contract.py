@@ -12,6 +12,8 @@ import httpx
 import pytest
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcMethodNotFound
 
+from lsp_client import error_data
+
 Factory = Callable[..., Any]
 
 
@@ -136,7 +138,7 @@ async def test_malformed_params_get_invalid_params_and_the_server_keeps_serving(
     for method, params in MALFORMED:
         with pytest.raises(JsonRpcInvalidParams) as caught:
             await editor.raw_request(method, params)
-        assert caught.value.data["kind"] == "invalidParams", method
+        assert error_data(caught.value)["kind"] == "invalidParams", method
         assert method in str(caught.value) or "nope" in str(caught.value)
     with pytest.raises(JsonRpcInvalidParams, match="configured: py"):
         await editor.raw_request("mcp/listTools", {"server": "nope"})
@@ -163,7 +165,7 @@ async def test_unknown_tool_is_the_servers_error_not_a_crash(
     assert outcome in ({"server": "py", "kind": "other"},) or (
         isinstance(outcome, dict) and outcome.get("isError") is True
     )
-    assert editor.latest("py")["state"] == "connected"  # type: ignore[index]
+    assert editor.latest("py")["state"] == "connected"
 
 
 async def test_401_gives_auth_required_once_without_retrying(

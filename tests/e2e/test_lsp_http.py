@@ -11,6 +11,8 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from lsp_client import error_data
+
 Factory = Callable[..., Any]
 
 
@@ -74,7 +76,7 @@ async def test_session_expiry_reinitializes_transparently(
         "mcp/callTool", {"server": "py", "name": "echo", "arguments": {"text": "again"}}
     )
     assert result["content"][0]["text"] == "again"
-    assert editor.latest("py")["state"] == "connected"  # type: ignore[index]
+    assert editor.latest("py")["state"] == "connected"
 
 
 async def test_server_killed_reports_connection_error(
@@ -87,7 +89,7 @@ async def test_server_killed_reports_connection_error(
         await editor.request(
             "mcp/callTool", {"server": "py", "name": "echo", "arguments": {"text": "x"}}
         )
-    assert caught.value.data["kind"] == "connection"
+    assert error_data(caught.value)["kind"] == "connection"
     status = await editor.wait_for_state("py", "error")
     assert status["error"]["kind"] == "connection"
     assert "cannot connect" in status["error"]["message"]
@@ -211,7 +213,7 @@ async def test_tools_list_changed_refreshes_and_pushes_status(
     await editor.request(
         "mcp/callTool", {"server": "py", "name": "add_tool", "arguments": {"name": "fresh"}}
     )
-    await editor.wait_until(lambda: editor.latest("py")["toolCount"] == before + 1)  # type: ignore[index]
+    await editor.wait_until(lambda: editor.latest("py")["toolCount"] == before + 1)
     tools = await editor.request("mcp/listTools", {"server": "py"})
     assert "fresh" in {tool["name"] for tool in tools["tools"]}
 

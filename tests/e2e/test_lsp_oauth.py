@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pygls.exceptions import JsonRpcException
 
+from lsp_client import error_data
 from peers.oauth.browser import authorize_in_browser
 
 Factory = Callable[..., Any]
@@ -138,7 +139,7 @@ async def test_revoked_refresh_token_means_sign_in_again(
         await editor.request(
             "mcp/callTool", {"server": "svc", "name": "echo", "arguments": {"text": "x"}}
         )
-    assert caught.value.data["kind"] == "authRequired"
+    assert error_data(caught.value)["kind"] == "authRequired"
     status = await editor.wait_for_state("svc", "authRequired")
     assert status["auth"]["authenticated"] is False
     assert "expired or was revoked" in status["error"]["message"]
@@ -156,7 +157,7 @@ async def test_step_up_asks_for_the_union_of_scopes(
         await editor.request(
             "mcp/callTool", {"server": "svc", "name": "admin_echo", "arguments": {"text": "x"}}
         )
-    assert caught.value.data["kind"] == "authRequired"
+    assert error_data(caught.value)["kind"] == "authRequired"
     status = await editor.wait_for_state("svc", "authRequired")
     assert "mcp:admin" in status["auth"]["requiredScopes"]
     status = await editor.request("mcp/authenticate", {"server": "svc"})

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from pygls.exceptions import JsonRpcException
 
+from lsp_client import error_data
+
 Factory = Callable[..., Any]
 
 
@@ -56,7 +58,7 @@ async def test_crash_reports_exit_status_then_restarts(
         await editor.request(
             "mcp/callTool", {"server": "local", "name": "crash", "arguments": {"code": 3}}
         )
-    assert caught.value.data["kind"] == "connection"
+    assert error_data(caught.value)["kind"] == "connection"
     status = await editor.wait_for_state("local", "error")
     assert "exited with status 3" in status["error"]["message"]
     assert "retrying in 1 s" in status["error"]["message"]

@@ -7,9 +7,14 @@ serves `http://127.0.0.1:P/mcp` on 127.0.0.1 only, with the tools of tools.py.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 import uvicorn
-from tools import build_server
+
+if TYPE_CHECKING:  # mypy knows tests/ as the root: this file is `peers.<name>` to it
+    from peers.tools import build_server
+else:  # run as a script, tests/peers/ is on sys.path
+    from tools import build_server
 
 
 def main() -> None:

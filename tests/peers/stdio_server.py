@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from tools import build_server
+if TYPE_CHECKING:  # mypy knows tests/ as the root: this file is `peers.<name>` to it
+    from peers.tools import build_server
+else:  # run as a script, tests/peers/ is on sys.path
+    from tools import build_server
 
 
 def main() -> None:

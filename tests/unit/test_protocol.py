@@ -18,7 +18,7 @@ class Unused:
 
 
 def session(**hooks: Any) -> McpSession:
-    return McpSession(Unused(), hooks=ServerHooks(**hooks), timeout_s=1)  # type: ignore[arg-type]
+    return McpSession(Unused(), hooks=ServerHooks(**hooks), timeout_s=1)
 
 
 async def test_ping_is_answered_with_an_empty_result() -> None:

@@ -1,0 +1,45 @@
+"""Typed access to the pygls client calls the tests use that pygls 2.1 and pytest-lsp 1.0
+leave unannotated (registering a handler, sending a raw request, stopping the client),
+and to the `data` of an error answer, which pygls types as `Any | None`.
+
+Each wrapper states the signature the tests rely on, so mypy --strict checks the callers
+instead of giving up at the untyped library boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pygls.client import JsonRPCClient
+from pygls.exceptions import JsonRpcException
+
+__all__ = ["error_data", "on", "send_request", "stop"]
+
+# A client-side handler: `(client, params) -> result`, sync or async.
+Handler = TypeVar("Handler", bound=Callable[[Any, Any], object])
+
+
+def on(client: JsonRPCClient, method: str) -> Callable[[Handler], Handler]:
+    """`@client.feature(method)`: registers the handler and returns it unchanged."""
+    register: Callable[[Handler], Handler] = client.feature(method)
+    return register
+
+
+async def send_request(client: JsonRPCClient, method: str, params: object) -> Any:
+    """`client.protocol.send_request_async(method, params)`: the raw JSON result."""
+    send: Callable[[str, object], Awaitable[Any]] = client.protocol.send_request_async
+    return await send(method, params)
+
+
+async def stop(client: JsonRPCClient) -> None:
+    """`client.stop()`: waits for the server process and the client's tasks to end."""
+    stop_client: Callable[[], Awaitable[None]] = client.stop
+    await stop_client()
+
+
+def error_data(error: JsonRpcException) -> dict[str, Any]:
+    """The `data` of an error mcpls answered: always an object (schemas/error-data)."""
+    data = error.data
+    assert isinstance(data, dict), f"error without object data: {error!r}"
+    return data
