@@ -10,6 +10,8 @@ import httpx
 import pytest
 from pygls.exceptions import JsonRpcException
 
+from lsp_client import error_data
+
 Factory = Callable[..., Any]
 
 
@@ -34,7 +36,7 @@ async def test_hostile_metadata_opens_no_browser(
     with pytest.raises(JsonRpcException) as caught:
         await editor.request("mcp/authenticate", {"server": "evil"})
     assert words in str(caught.value)
-    assert caught.value.data["server"] == "evil"
+    assert error_data(caught.value)["server"] == "evil"
     assert editor.shown_documents == []
     status = await editor.wait_for_state("evil", "authRequired")
     assert words in status["error"]["message"]
