@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,9 @@ class Editor:
         }
         self.log: list[str] = []
         self.shown_documents: list[str] = []
+        # Tokens and client secrets mcpls stored while this editor ran (file storage).
+        self.secrets: set[str] = set()
+        self.log_file: Path | None = None
         self.prompts: list[str] = []
         # What the person picks in the one-time "needs you to sign in" prompt.
         self.prompt_answer: str | None = "Not now"
@@ -69,6 +73,7 @@ class Editor:
 
     async def status_changed(self, status: dict[str, Any]) -> None:
         validate_params("mcp/didChangeStatus", status)
+        self.secrets |= stored_secrets()  # whatever was issued so far, for the leak scan
         async with self._changed:
             self.statuses.append(status)
             self._changed.notify_all()
@@ -167,6 +172,7 @@ async def start_editor(
         validate_result("mcp/elicit", answer)
         return answer
 
+    editor.log_file = log_file
     logging = ["--log-level", log_level] + (["--log-file", str(log_file)] if log_file else [])
     await client.start_io(sys.executable, "-m", "mcpls", "serve", *logging, env=server_env(env))
     experimental: dict[str, Any] = {"mcpls": {"elicitation": True}} if elicitation else {}
@@ -190,13 +196,52 @@ async def start_editor(
     return editor
 
 
+def stored_secrets() -> set[str]:
+    """Every token and client secret in mcpls's token files under this test's data dir."""
+    found: set[str] = set()
+    keys = ("access_token", "refresh_token", "client_secret")
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key in keys and isinstance(inner, str) and inner:
+                    found.add(inner)
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    data_home = os.environ.get("XDG_DATA_HOME")
+    if data_home:
+        for path in Path(data_home).rglob("tokens/*.json"):
+            try:
+                walk(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue  # being replaced right now; the next status reads it
+    return found
+
+
+def assert_no_leak(editor: Editor) -> None:
+    """No secret mcpls held reached the editor's log, a status, or mcpls's own log."""
+    secrets = editor.secrets | stored_secrets()
+    seen = "\n".join([*editor.log, *map(json.dumps, editor.statuses)])
+    if editor.log_file is not None and editor.log_file.exists():
+        seen += editor.log_file.read_text(errors="replace")
+    leaked = sum(1 for secret in secrets if secret in seen)
+    assert not leaked, f"{leaked} secret(s) reached the editor or the log (not shown here)"
+
+
 @pytest_asyncio.fixture
-async def editor_factory() -> AsyncIterator[Callable[..., Any]]:
+async def editor_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Start editors (each a real `mcpls serve`); every one is scanned for leaked secrets
+    when the test ends, with its process log kept in tmp_path."""
     editors: list[Editor] = []
 
     async def factory(
         initialization_options: dict[str, Any] | None = None, **kwargs: Any
     ) -> Editor:
+        kwargs.setdefault("log_level", "info")
+        kwargs.setdefault("log_file", tmp_path / f"mcpls-{len(editors)}.log")
         editor = await start_editor(initialization_options, **kwargs)
         editors.append(editor)
         return editor
@@ -206,6 +251,8 @@ async def editor_factory() -> AsyncIterator[Callable[..., Any]]:
         if editor.client._server is not None and editor.client._server.returncode is None:
             await editor.client.shutdown_session()
         await stop(editor.client)
+    for editor in editors:
+        assert_no_leak(editor)
 
 
 @pytest.fixture
