@@ -13,8 +13,9 @@ signs in once to tests/peers/oauth/py_as_rs.py (the official SDK's AS + MCP serv
 (a) fresh: N concurrent calls of `echo` on a valid token; no token request is allowed.
 (b) expired on the server: `POST /_control/expire-access` (mcpls still thinks the token
     good, the server answers 401, mcpls refreshes once and retries), then N calls.
-(c) expired for mcpls: a second server issues 20 s tokens, inside mcpls's 30 s refresh
-    lead, so every call wants a refresh before it is sent; then N calls.
+(c) expired for mcpls: a second server issues 6 s tokens, which mcpls refreshes at half
+    their life; each batch waits until the token is due (a benchmark may wait on the
+    clock: the wait is not timed), then sends N calls.
 
 Each batch is timed from the first request sent to the last answer received; (b) and (c)
 must each cause exactly one token request (a refresh_token grant), (a) none. The process
@@ -55,7 +56,9 @@ from peers.managed import (
 from peers.oauth.fixtures import wait_for_ok
 
 SERVER = "bench"
-PROACTIVE_TTL_S = 20  # below mcpls's REFRESH_LEAD_S (30 s): every token is "about to expire"
+# mcpls refreshes a token this short-lived at half its life (3 s): each batch waits until
+# the token is due, so that all its calls meet a token mcpls wants to replace.
+PROACTIVE_TTL_S = 6
 START_TIMEOUT_S = 30.0
 SIGN_IN_TIMEOUT_S = 30.0
 BATCH_TIMEOUT_S = 120.0
@@ -347,10 +350,10 @@ async def main() -> int:
             await measured(editor, peer, expired, calls, expire=True)
 
     async def client_expiry(editor: Editor, peer: Peer) -> None:
-        # Every token this server issues is inside the refresh lead: each batch, the
-        # warm-up included, starts from a token mcpls wants to replace.
         await batch(editor, calls, "warm-up")
         for _ in range(runs):
+            # Past half the token's life (plus a margin): mcpls now refreshes before use.
+            await asyncio.sleep(PROACTIVE_TTL_S / 2 + 0.3)
             await measured(editor, peer, proactive, calls)
 
     with tempfile.TemporaryDirectory(prefix="mcpls-bench-refresh-") as tmp:

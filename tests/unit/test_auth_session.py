@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from mcpls.auth.session import OAuthSession
+from mcpls.auth.session import OAuthSession, expiring
 from mcpls.auth.store import TokenSet, TokenStore
 from mcpls.config import ServerConfig, Settings
 
@@ -58,3 +58,34 @@ def test_status_shows_no_secret() -> None:
     info = session_with_token().info().to_status()
     assert info["authenticated"] is True
     assert "secret-access" not in repr(info)
+
+
+def token(lifetime: float | None, *, obtained: float | None = 1000.0) -> TokenSet:
+    return TokenSet(
+        access_token="a",
+        token_type="Bearer",
+        expires_at=None if lifetime is None else 1000.0 + lifetime,
+        refresh_token="r",
+        scope=(),
+        issuer="https://auth.example.com",
+        resource=SERVER,
+        obtained_at=obtained,
+    )
+
+
+def test_refresh_30_seconds_early_for_long_lived_tokens() -> None:
+    hour = token(3600)
+    assert not expiring(hour, now=1000.0 + 3600 - 31)
+    assert expiring(hour, now=1000.0 + 3600 - 29)
+
+
+def test_short_lived_tokens_refresh_at_half_life_not_on_every_use() -> None:
+    twenty = token(20)
+    assert not expiring(twenty, now=1000.0)  # fresh from the server: use it
+    assert not expiring(twenty, now=1009.0)
+    assert expiring(twenty, now=1011.0)
+
+
+def test_unknown_issue_time_or_expiry() -> None:
+    assert expiring(token(20, obtained=None), now=1000.0)  # old entries: the 30 s rule
+    assert not expiring(token(None), now=10**10)  # no expires_in: used until refused

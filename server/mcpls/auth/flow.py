@@ -359,9 +359,10 @@ def token_set(
     token_type = str(data.get("token_type", "Bearer"))
     if token_type.lower() != "bearer":
         raise OAuthFailed(f"the token endpoint issued a {token_type!r} token; mcpls uses Bearer")
+    now = time.time()
     expires_in = data.get("expires_in")
     try:
-        expires_at = time.time() + float(expires_in) if expires_in is not None else None
+        expires_at = now + float(expires_in) if expires_in is not None else None
     except (TypeError, ValueError):
         expires_at = None
     refresh = data.get("refresh_token")
@@ -382,6 +383,7 @@ def token_set(
         scope=scope,
         issuer=issuer,
         resource=resource,
+        obtained_at=now,
     )
 
 

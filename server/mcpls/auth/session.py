@@ -176,7 +176,7 @@ class OAuthSession(httpx.Auth):
         tokens = self.tokens
         if tokens is None:
             return None
-        if tokens.expires_at is not None and tokens.expires_at - time.time() < REFRESH_LEAD_S:
+        if expiring(tokens):
             return await self._refresh(tokens, forced=False)
         return tokens
 
@@ -192,7 +192,7 @@ class OAuthSession(httpx.Auth):
                 # Another editor window may have rotated the refresh token: use theirs.
                 current = self.store.load_tokens(self.store_key, server.issuer)
                 if current is not None and current.access_token != seen.access_token:
-                    if not _expiring(current):
+                    if not expiring(current):
                         self.tokens = current
                         return current
                     seen = current
@@ -464,5 +464,16 @@ def _expired(tokens: TokenSet) -> bool:
     return tokens.expires_at is not None and tokens.expires_at <= time.time()
 
 
-def _expiring(tokens: TokenSet) -> bool:
-    return tokens.expires_at is not None and tokens.expires_at - time.time() < REFRESH_LEAD_S
+def refresh_lead(tokens: TokenSet) -> float:
+    """How long before expiry to refresh: 30 s, or half the lifetime of a shorter-lived
+    token (else a token that lives 20 s would be refreshed on every request)."""
+    if tokens.expires_at is None or tokens.obtained_at is None:
+        return REFRESH_LEAD_S
+    return min(REFRESH_LEAD_S, max(0.0, (tokens.expires_at - tokens.obtained_at) / 2))
+
+
+def expiring(tokens: TokenSet, now: float | None = None) -> bool:
+    """Close enough to expiry that it should be refreshed before use."""
+    if tokens.expires_at is None:
+        return False
+    return tokens.expires_at - (time.time() if now is None else now) < refresh_lead(tokens)

@@ -76,6 +76,9 @@ class TokenSet:
     scope: tuple[str, ...]
     issuer: str
     resource: str
+    # When it was issued (unix seconds): a token's lifetime decides how early to refresh.
+    # None in entries written before it was recorded.
+    obtained_at: float | None = None
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict; it holds the secrets, so it goes only into the store."""
@@ -87,6 +90,7 @@ class TokenSet:
             "scope": list(self.scope),
             "issuer": self.issuer,
             "resource": self.resource,
+            "obtained_at": self.obtained_at,
         }
 
     @classmethod
@@ -101,6 +105,7 @@ class TokenSet:
             scope=_strings(fields, "scope"),
             issuer=_string(fields, "issuer"),
             resource=_string(fields, "resource"),
+            obtained_at=_optional_number(fields, "obtained_at"),
         )
 
 
