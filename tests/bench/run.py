@@ -4,7 +4,8 @@
 
 (a) start-up: spawn to `initialize` response, `mcpls serve` vs a bare pygls server;
 (b) latency of sequential tool calls: `mcp/callTool` through mcpls vs the same JSON-RPC
-    request POSTed with raw httpx vs the official Python SDK client, to one local server.
+    request POSTed with raw httpx vs the official Python SDK client, to one local SDK
+    server (tests/peers/py_server.py, no OAuth: this measures the transport path).
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ async def main() -> None:
 
         port = free_port()
         server = subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
-            [sys.executable, "-m", "mcpls.demo.server", "--port", str(port)],
+            [sys.executable, str(HERE.parent / "peers" / "py_server.py"), "--port", str(port)],
             env=env,
             stderr=subprocess.DEVNULL,
         )
