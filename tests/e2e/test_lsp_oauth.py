@@ -284,3 +284,77 @@ async def test_no_secret_reaches_errors_or_the_debug_log(
     errors = f"{caught.value} {error_data(caught.value)}"
     leaked = sum(1 for secret in editor.secrets if secret in errors)
     assert leaked == 0
+
+
+async def test_busy_callback_port_falls_back_and_registers_again(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    import socket
+    from urllib.parse import parse_qs, urlsplit
+
+    from mcpls.auth.discovery import canonical_resource
+    from mcpls.auth.flow import stable_callback_port
+
+    port = stable_callback_port(canonical_resource(py_oauth_server.mcp_url))
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        editor = await signed_in_editor(editor_factory, py_oauth_server.mcp_url)
+    redirect = parse_qs(urlsplit(editor.shown_documents[0]).query)["redirect_uri"][0]
+    assert urlsplit(redirect).port not in (None, port)
+
+
+async def test_configured_callback_port_busy_is_a_clear_error(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        editor = await editor_factory(
+            settings(py_oauth_server.mcp_url, oauth={"callbackPort": port})
+        )
+        editor.browse = browser
+        await editor.wait_for_state("svc", "authRequired")
+        with pytest.raises(JsonRpcException, match=rf"callback port {port} on 127\.0\.0\.1 is in use"):
+            await editor.request("mcp/authenticate", {"server": "svc"})
+    assert editor.shown_documents == []
+
+
+async def test_logout_forgetting_the_client_registers_again(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    editor = await signed_in_editor(editor_factory, py_oauth_server.mcp_url)
+    await editor.request("mcp/logout", {"server": "svc", "forgetClient": True})
+    status = await editor.request("mcp/authenticate", {"server": "svc"})
+    assert status["state"] == "connected"
+    assert (await py_oauth_server.stats())["registrations"] == 2
+
+
+async def test_escape_hatches_metadata_url_and_trusted_issuers(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    metadata = f"{py_oauth_server.issuer}/.well-known/oauth-authorization-server"
+    editor = await signed_in_editor(
+        editor_factory, py_oauth_server.mcp_url, oauth={"authServerMetadataUrl": metadata}
+    )
+    assert editor.latest("svc")["auth"]["issuer"] == py_oauth_server.issuer
+
+    untrusted = await editor_factory(
+        {
+            "servers": {
+                "other": {
+                    "url": py_oauth_server.mcp_url,
+                    "oauth": {"trustedIssuers": ["https://login.example.com"]},
+                }
+            },
+            "allowInsecureLoopback": True,
+            "tokenStorage": "file",
+        }
+    )
+    await untrusted.wait_for_state("other", "authRequired", "connected")
+    with pytest.raises(JsonRpcException, match=r"none of which is in oauth\.trustedIssuers"):
+        await untrusted.request("mcp/authenticate", {"server": "other"})
+    assert untrusted.shown_documents == []
