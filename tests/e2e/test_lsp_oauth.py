@@ -318,7 +318,8 @@ async def test_configured_callback_port_busy_is_a_clear_error(
         )
         editor.browse = browser
         await editor.wait_for_state("svc", "authRequired")
-        with pytest.raises(JsonRpcException, match=rf"callback port {port} on 127\.0\.0\.1 is in use"):
+        busy = rf"callback port {port} on 127\.0\.0\.1 is in use"
+        with pytest.raises(JsonRpcException, match=busy):
             await editor.request("mcp/authenticate", {"server": "svc"})
     assert editor.shown_documents == []
 
