@@ -126,17 +126,12 @@ class Connection:
         self.error: StatusError | None = None
         self.session: McpSession | None = None
         self.tools: list[dict[str, Any]] | None = None
-        self.www_authenticate: tuple[str, ...] = ()
         self._attempt = 0
         self._lock = asyncio.Lock()
         self._retry: asyncio.Task[None] | None = None
         self._refresh_tools: asyncio.Task[None] | None = None
 
     # -- status -------------------------------------------------------------------------
-
-    @property
-    def transport_kind(self) -> str:
-        return self.config.transport
 
     def status(self) -> dict[str, Any]:
         """The `ServerStatus` object of the contract (schemas/server-status.schema.json)."""
@@ -202,7 +197,6 @@ class Connection:
     async def _fail(self, exc: McplsError) -> None:
         await self._close_session()
         if isinstance(exc, AuthRequired):
-            self.www_authenticate = exc.www_authenticate
             if self.oauth is not None:
                 self.oauth.note_challenge(exc.www_authenticate)
             first = self.state == "connecting"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -207,17 +208,7 @@ class McplsServer(LanguageServer):
             ("initializationOptions", initial),
             ("workspace/didChangeConfiguration", self.editor_settings),
         )
-        if warnings:
-            merged = config.Settings(
-                servers=merged.servers,
-                token_storage=merged.token_storage,
-                client_metadata_document_url=merged.client_metadata_document_url,
-                callback_host=merged.callback_host,
-                allow_insecure_loopback=merged.allow_insecure_loopback,
-                log_level=merged.log_level,
-                warnings=(*warnings, *merged.warnings),
-            )
-        return merged
+        return dataclasses.replace(merged, warnings=(*warnings, *merged.warnings))
 
 
 def _error(exc: Exception, server: str | None = None) -> JsonRpcException:
