@@ -4,6 +4,7 @@ in an editor would, with the test acting as the person's browser."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -114,17 +115,32 @@ async def test_expired_token_is_refreshed_silently(
     assert editor.latest("svc")["state"] == "connected"
 
 
-async def test_short_lived_tokens_are_refreshed_before_use(
+async def test_short_lived_tokens_are_refreshed_at_half_life_before_use(
     editor_factory: Factory, py_oauth_server_factory: Factory
 ) -> None:
-    server = py_oauth_server_factory(access_ttl=5)  # inside the 30 s refresh lead
+    server = py_oauth_server_factory(access_ttl=4)  # shorter than the usual 30 s lead
     editor = await signed_in_editor(editor_factory, server.mcp_url)
-    for text in ("one", "two"):
+
+    async def echo(text: str) -> None:
         result = await editor.request(
             "mcp/callTool", {"server": "svc", "name": "echo", "arguments": {"text": text}}
         )
         assert result["content"][0]["text"] == text
-    assert (await server.stats())["token_requests"].get("refresh_token", 0) >= 1
+
+    def refreshes(stats: dict[str, Any]) -> int:
+        return int(stats["token_requests"].get("refresh_token", 0))
+
+    await echo("fresh")  # a new token is used as it is, not refreshed on every call
+    assert refreshes(await server.stats()) == 0
+    expires_at = editor.latest("svc")["auth"]["expiresAt"]
+    # expiresAt is whole seconds, rounded down: a second before it, between one and two
+    # seconds are left: past half its life, still good at the server. mcpls must refresh
+    # before sending it (waiting on the clock is the condition here).
+    await asyncio.sleep(max(0.0, expires_at - 1 - time.time()))
+    await echo("due")
+    stats = await server.stats()
+    assert refreshes(stats) == 1
+    assert stats["token_requests"].get("authorization_code") == 1
     assert len(editor.shown_documents) == 1
 
 
