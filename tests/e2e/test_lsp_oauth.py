@@ -375,3 +375,18 @@ async def test_escape_hatches_metadata_url_and_trusted_issuers(
     with pytest.raises(JsonRpcException, match=r"none of which is in oauth\.trustedIssuers"):
         await untrusted.request("mcp/authenticate", {"server": "other"})
     assert untrusted.shown_documents == []
+
+
+async def test_step_up_adds_required_scopes_to_configured_ones(
+    editor_factory: Factory, py_oauth_server: Any
+) -> None:
+    editor = await signed_in_editor(
+        editor_factory, py_oauth_server.mcp_url, oauth={"scopes": ["mcp:read"]}
+    )
+    assert editor.latest("svc")["auth"]["scopes"] == ["mcp:read"]
+    with pytest.raises(JsonRpcException):
+        await editor.request(
+            "mcp/callTool", {"server": "svc", "name": "admin_echo", "arguments": {"text": "x"}}
+        )
+    status = await editor.request("mcp/authenticate", {"server": "svc"})
+    assert {"mcp:read", "mcp:admin"} <= set(status["auth"]["scopes"])

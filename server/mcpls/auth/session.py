@@ -283,6 +283,10 @@ class OAuthSession(httpx.Auth):
             previously_granted=previous,
             configured=self.config.oauth.scopes,
         )
+        if self.required_scopes:
+            # Step-up: what the server said this operation needs is asked for, always,
+            # configured scopes or not (MCP 2025-11-25 §Scope Challenge Handling).
+            scopes = tuple(dict.fromkeys((*(scopes or ()), *self.required_scopes)))
         listener = await self._listener(server)
         self.pending = listener
         try:
@@ -394,12 +398,13 @@ class OAuthSession(httpx.Auth):
         # No `scope` in the registration unless the person configured scopes: servers then
         # allow every scope they have, so a later step-up does not fail with invalid_scope
         # (and cost a second sign-in), and strict servers do not refuse an unknown one.
+        # With configured scopes, register what this sign-in asks for (step-up included).
         registration = await register(
             self.http,
             server,
             self.config.oauth,
             redirect_uri,
-            self.config.oauth.scopes,
+            scopes if self.config.oauth.scopes else None,
             allow_insecure_loopback=self.settings.allow_insecure_loopback,
         )
         self.store.save_registration(registration)
