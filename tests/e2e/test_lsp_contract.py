@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -246,3 +247,40 @@ async def test_exit_ends_the_process_with_code_zero(editor_factory: Factory) -> 
     await editor.client.shutdown_session()
     assert editor.client._server is not None
     assert editor.client._server.returncode == 0
+
+
+async def test_tls_error_is_a_connection_error_in_words(
+    editor_factory: Factory, py_mcp_server: Any
+) -> None:
+    # https to a server that speaks plain http: the TLS handshake fails.
+    url = py_mcp_server.url.replace("http://", "https://")
+    editor = await editor_factory({"servers": {"tls": {"url": url}}})
+    status = await editor.wait_for_state("tls", "error")
+    assert status["error"]["kind"] == "connection"
+    assert "TLS error" in status["error"]["message"]
+
+
+async def test_exit_closes_http_sessions_and_stdio_processes(
+    editor_factory: Factory, py_mcp_server: Any, stdio_server_command: list[str]
+) -> None:
+    editor = await editor_factory(
+        {
+            "servers": {
+                "http": {"url": py_mcp_server.url},
+                "local": {"command": stdio_server_command[0], "args": stdio_server_command[1:]},
+            }
+        }
+    )
+    await editor.wait_for_state("http", "connected")
+    await editor.wait_for_state("local", "connected")
+    pid = await editor.request("mcp/callTool", {"server": "local", "name": "get_pid"})
+    process_id = int(pid["content"][0]["text"])
+    await editor.client.shutdown_session()
+    # The server saw the DELETE that ended our session; the local server is gone.
+    assert "DELETE /mcp session=True" in py_mcp_server.output()
+    try:
+        os.kill(process_id, 0)
+    except ProcessLookupError:
+        pass
+    else:
+        raise AssertionError("the stdio server outlived mcpls")

@@ -7,14 +7,29 @@ serves `http://127.0.0.1:P/mcp` on 127.0.0.1 only, with the tools of tools.py.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:  # mypy knows tests/ as the root: this file is `peers.<name>` to it
     from peers.tools import build_server
 else:  # run as a script, tests/peers/ is on sys.path
     from tools import build_server
+
+
+class LogDeletes:
+    """Prints every DELETE on stderr: how a test sees a client end its session."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "DELETE":
+            has_session = any(name == b"mcp-session-id" for name, _ in scope["headers"])
+            print(f"DELETE {scope['path']} session={has_session}", file=sys.stderr, flush=True)
+        await self.app(scope, receive, send)
 
 
 def main() -> None:
@@ -32,7 +47,11 @@ def main() -> None:
     # Open SSE streams would hold a graceful shutdown forever; a test stopping the
     # server wants it gone.
     uvicorn.run(
-        app, host="127.0.0.1", port=args.port, log_level="warning", timeout_graceful_shutdown=1
+        LogDeletes(app),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
     )
 
 
