@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,16 +26,10 @@ import httpx
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
+from mcpls.demo import free_port, wait_listening
 from mcpls.lsp.server import raw_converter
 
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def time_startup(command: list[str], env: dict[str, str]) -> float:
@@ -62,19 +55,6 @@ async def startups(runs: int, env: dict[str, str]) -> tuple[list[float], list[fl
         ours.append(await time_startup(mcpls, env))
         base.append(await time_startup(bare, env))
     return ours, base
-
-
-async def wait_listening(port: int) -> None:
-    async with asyncio.timeout(30):
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            await writer.wait_closed()
-            return
 
 
 async def timed(n: int, call: Callable[[], Awaitable[Any]]) -> list[float]:

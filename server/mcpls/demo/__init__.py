@@ -35,11 +35,13 @@ def free_port() -> int:
         return port
 
 
-async def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
-    """Until the demo server accepts connections (or died, or the time is up)."""
+async def wait_listening(
+    port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 30
+) -> None:
+    """Until a server on 127.0.0.1:`port` accepts connections (or died, or time is up)."""
     async with asyncio.timeout(timeout):
         while True:
-            if process.poll() is not None:
+            if process is not None and process.poll() is not None:
                 raise RuntimeError(f"the demo server exited with status {process.returncode}")
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
