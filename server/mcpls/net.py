@@ -1,0 +1,95 @@
+"""Outbound HTTP to peers mcpls does not trust: a size cap on what is read, one overall
+deadline per call, and failures in words. Shared by the transport and the OAuth client,
+which know nothing of each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+
+from mcpls.errors import ConnectionFailed, RequestTimeout, ResponseTooLarge
+
+# Limits for the small documents of OAuth: metadata, token, registration responses.
+MAX_DOCUMENT_BYTES = 1024 * 1024
+# One call, from connect to the last byte: a peer trickling a byte at a time cannot outlive it.
+CALL_DEADLINE_S = 30.0
+
+
+def describe_http_error(exc: httpx.HTTPError, url: str) -> str:
+    """Say in words why a request to `url` failed, without headers or bodies."""
+    cause = exc.__cause__ or exc.__context__
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError):
+        if "Name or service not known" in text or "nodename nor servname" in text:
+            return f"cannot resolve the host of {url} (DNS lookup failed)"
+        if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
+            return f"TLS error talking to {url}: {text}"
+        return f"cannot connect to {url}: connection refused or unreachable ({text})"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{url} did not answer in time ({type(exc).__name__})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"{url} broke the connection: {text}"
+    return f"request to {url} failed: {text}" + (f" ({cause})" if cause else "")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole, size-checked response."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def content_type(self) -> str:
+        value: str = self.headers.get("content-type", "")
+        return value.split(";")[0].strip().lower()
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+async def read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:
+    """The body of a streamed response, refusing to hold more than `max_bytes`."""
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ResponseTooLarge(f"{url} sent {declared} bytes, more than the {max_bytes} allowed")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ResponseTooLarge(f"{url} sent more than the {max_bytes} bytes allowed")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def fetch(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+    deadline_s: float = CALL_DEADLINE_S,
+) -> Answer:
+    """One request to an untrusted peer: never follows redirects, reads at most
+    `max_bytes`, and ends within `deadline_s` whatever the peer does."""
+    try:
+        async with asyncio.timeout(deadline_s):
+            request = http.build_request(method, url, headers=headers, content=content)
+            response = await http.send(request, stream=True, follow_redirects=False)
+            try:
+                body = await read_capped(response, max_bytes, url)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise RequestTimeout(f"{url} did not finish answering within {deadline_s:g} s") from None
+    except httpx.HTTPError as exc:
+        raise ConnectionFailed(describe_http_error(exc, url)) from None
+    return Answer(response.status_code, response.headers, body)
