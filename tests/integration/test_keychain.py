@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Callable, Iterator
@@ -18,13 +19,16 @@ from keychain import (
     start_secret_service,
     stored_secrets,
 )
-from mcpls.auth.store import ClientRegistration, StoreError, TokenSet, TokenStore
+from mcpls.errors import StorageFailed
+from mcpls.store.layered import KeychainStore
+from mcpls.store.records import ClientRegistration, TokenSet
 
 ACCESS = "at-5f2e9c-keychain-access"
 REFRESH = "rt-81d7aa-keychain-refresh"
 CLIENT_SECRET = "cs-0b44e1-keychain-client"
 RESOURCE = "https://mcp.example.com/mcp"
 ISSUER = "https://auth.example.com/"
+REDIRECT = "http://127.0.0.1:33418/callback"
 
 
 def tokens(access: str = ACCESS) -> TokenSet:
@@ -45,7 +49,7 @@ def registration() -> ClientRegistration:
         client_id="mcpls-client",
         client_secret=CLIENT_SECRET,
         token_endpoint_auth_method="client_secret_post",
-        redirect_uris=("http://127.0.0.1:33418/callback",),
+        redirect_uris=(REDIRECT,),
         source="dcr",
     )
 
@@ -108,64 +112,66 @@ def no_keychain(
     return env
 
 
-def test_auto_mode_keeps_everything_in_the_keychain_and_nothing_on_disk(
+async def test_auto_mode_keeps_everything_in_the_keychain_and_nothing_on_disk(
     secret_service: dict[str, str],
 ) -> None:
     log = Log()
-    store = TokenStore("auto", log=log)
+    store = KeychainStore("auto", log=log)
 
-    store.save_tokens(tokens())
-    store.save_registration(registration())
-    store.save_secret("client-secret|x", CLIENT_SECRET)
+    await store.save_tokens(tokens())
+    await store.save_registration(registration(), REDIRECT)
+    await store.save_secret("client-secret|x", CLIENT_SECRET)
 
     assert store.backend.startswith("keyring (SecretService")
     in_keychain = stored_secrets_now(secret_service)
     assert set(in_keychain) == {
         f"tokens|{RESOURCE}|{ISSUER}",
-        f"client|{ISSUER}",
+        f"client|{ISSUER}|{REDIRECT}",
         "secret|client-secret|x",
     }
     assert json.loads(in_keychain[f"tokens|{RESOURCE}|{ISSUER}"])["value"]["access_token"] == ACCESS
     assert token_files(secret_service) == []
     # A second process (here a second store) reads the same keychain.
-    other = TokenStore("auto")
-    assert other.load_tokens(RESOURCE, ISSUER) == tokens()
-    assert other.load_registration(ISSUER) == registration()
-    assert other.load_secret("client-secret|x") == CLIENT_SECRET
+    other = KeychainStore("auto")
+    assert await other.load_tokens(RESOURCE, ISSUER) == tokens()
+    assert await other.load_registration(ISSUER, REDIRECT) == registration()
+    assert await other.load_secret("client-secret|x") == CLIENT_SECRET
+    await asyncio.sleep(0)  # warnings from the worker thread arrive through the loop
     assert log.warnings() == []
 
-    other.delete_tokens(RESOURCE, ISSUER)
+    await other.delete_tokens(RESOURCE, ISSUER)
     assert f"tokens|{RESOURCE}|{ISSUER}" not in stored_secrets_now(secret_service)
-    assert store.load_tokens(RESOURCE, ISSUER) is None
+    assert await store.load_tokens(RESOURCE, ISSUER) is None
 
 
-def test_a_file_entry_moves_into_the_keychain_once_it_works(
+async def test_a_file_entry_moves_into_the_keychain_once_it_works(
     secret_service: dict[str, str],
 ) -> None:
-    TokenStore("file").save_tokens(tokens())
+    await KeychainStore("file").save_tokens(tokens())
     assert len(token_files(secret_service)) == 1
 
-    store = TokenStore("auto")
-    assert store.load_tokens(RESOURCE, ISSUER) == tokens()
+    store = KeychainStore("auto")
+    assert await store.load_tokens(RESOURCE, ISSUER) == tokens()
 
     assert token_files(secret_service) == []
     assert f"tokens|{RESOURCE}|{ISSUER}" in stored_secrets_now(secret_service)
-    assert TokenStore("auto").load_tokens(RESOURCE, ISSUER) == tokens()
+    assert await KeychainStore("auto").load_tokens(RESOURCE, ISSUER) == tokens()
 
 
-def test_a_locked_keychain_falls_back_to_files_with_one_warning(
+async def test_a_locked_keychain_falls_back_to_files_with_one_warning(
     secret_service: dict[str, str],
 ) -> None:
     lock_keychain(secret_service["DBUS_SESSION_BUS_ADDRESS"])
     log = Log()
-    store = TokenStore("auto", log=log)
+    store = KeychainStore("auto", log=log)
 
-    store.save_tokens(tokens())
-    store.save_registration(registration())
+    await store.save_tokens(tokens())
+    await store.save_registration(registration(), REDIRECT)
 
     assert len(token_files(secret_service)) == 2
-    assert TokenStore("auto").load_tokens(RESOURCE, ISSUER) == tokens()
-    assert store.load_registration(ISSUER) == registration()
+    assert await KeychainStore("auto").load_tokens(RESOURCE, ISSUER) == tokens()
+    assert await store.load_registration(ISSUER, REDIRECT) == registration()
+    await asyncio.sleep(0)  # warnings from the worker thread arrive through the loop
     [warning] = log.warnings()
     assert "keychain failed" in warning
     assert "files" in warning
@@ -174,12 +180,14 @@ def test_a_locked_keychain_falls_back_to_files_with_one_warning(
         assert secret not in warning
 
 
-def test_a_locked_keychain_in_keyring_mode_is_an_error(secret_service: dict[str, str]) -> None:
+async def test_a_locked_keychain_in_keyring_mode_is_an_error(
+    secret_service: dict[str, str],
+) -> None:
     lock_keychain(secret_service["DBUS_SESSION_BUS_ADDRESS"])
-    store = TokenStore("keyring")
+    store = KeychainStore("keyring")
 
-    with pytest.raises(StoreError) as raised:
-        store.save_tokens(tokens())
+    with pytest.raises(StorageFailed) as raised:
+        await store.save_tokens(tokens())
 
     message = str(raised.value)
     assert "unlock it" in message
@@ -189,26 +197,27 @@ def test_a_locked_keychain_in_keyring_mode_is_an_error(secret_service: dict[str,
     assert token_files(secret_service) == []
 
 
-def test_no_keychain_falls_back_to_files_with_a_warning(no_keychain: dict[str, str]) -> None:
+async def test_no_keychain_falls_back_to_files_with_a_warning(no_keychain: dict[str, str]) -> None:
     log = Log()
-    store = TokenStore("auto", log=log)
+    store = KeychainStore("auto", log=log)
 
-    store.save_tokens(tokens())
+    await store.save_tokens(tokens())
 
     assert store.backend.startswith("file (")
     assert len(token_files(no_keychain)) == 1
-    assert TokenStore("auto").load_tokens(RESOURCE, ISSUER) == tokens()
+    assert await KeychainStore("auto").load_tokens(RESOURCE, ISSUER) == tokens()
+    await asyncio.sleep(0)  # warnings from the worker thread arrive through the loop
     [warning] = log.warnings()
     assert "no system keychain" in warning
 
 
-def test_no_keychain_in_keyring_mode_is_an_error(no_keychain: dict[str, str]) -> None:
-    store = TokenStore("keyring")
+async def test_no_keychain_in_keyring_mode_is_an_error(no_keychain: dict[str, str]) -> None:
+    store = KeychainStore("keyring")
 
-    with pytest.raises(StoreError) as raised:
-        store.save_tokens(tokens())
-    with pytest.raises(StoreError):
-        store.load_tokens(RESOURCE, ISSUER)
+    with pytest.raises(StorageFailed) as raised:
+        await store.save_tokens(tokens())
+    with pytest.raises(StorageFailed):
+        await store.load_tokens(RESOURCE, ISSUER)
 
     message = str(raised.value)
     assert "system keychain is not available" in message

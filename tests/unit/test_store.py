@@ -1,4 +1,5 @@
-"""The token store in file mode: durability, privacy, damage containment, cross-process locks."""
+"""The token store in file mode: durability, privacy, damage containment, cross-process locks;
+the `Store` protocol both stores satisfy; the keychain's size limit."""
 
 from __future__ import annotations
 
@@ -10,12 +11,22 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import keyring
+import keyring.backend
+import keyring.errors
 import pytest
+from keyring.compat import properties
 
-from mcpls.auth.store import ClientRegistration, PromptState, StoreError, TokenSet, TokenStore
+from mcpls.errors import StorageFailed
+from mcpls.lsp.prompts import PromptState
+from mcpls.store import Store
+from mcpls.store.layered import KeychainStore
+from mcpls.store.memory import MemoryStore
+from mcpls.store.records import ClientRegistration, TokenSet
 
 ACCESS = "at-3c1f0e-unit-access"
 REFRESH = "rt-9a7b21-unit-refresh"
@@ -23,6 +34,8 @@ CLIENT_SECRET = "cs-77d0c4-unit-client"
 RESOURCE = "https://mcp.example.com/mcp"
 OTHER_RESOURCE = "https://other.example.org/mcp"
 ISSUER = "https://auth.example.com/"
+REDIRECT = "http://127.0.0.1:33418/callback"
+OTHER_REDIRECT = "http://127.0.0.1:24680/callback"
 SECRETS = (ACCESS, REFRESH, CLIENT_SECRET)
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 
@@ -45,7 +58,7 @@ def registration() -> ClientRegistration:
         client_id="mcpls-client",
         client_secret=CLIENT_SECRET,
         token_endpoint_auth_method="client_secret_basic",
-        redirect_uris=("http://127.0.0.1:33418/callback",),
+        redirect_uris=(REDIRECT,),
         source="dcr",
         client_secret_expires_at=0,
     )
@@ -78,38 +91,39 @@ def entry_files(root: Path) -> list[Path]:
     return sorted(directory.iterdir()) if directory.exists() else []
 
 
-def test_everything_round_trips_through_a_fresh_store(xdg: Path) -> None:
-    store = TokenStore("file")
-    store.save_tokens(tokens())
-    store.save_registration(registration())
-    store.save_secret("client-secret|x", CLIENT_SECRET)
+async def test_everything_round_trips_through_a_fresh_store(xdg: Path) -> None:
+    store = KeychainStore("file")
+    await store.save_tokens(tokens())
+    await store.save_registration(registration(), REDIRECT)
+    await store.save_secret("client-secret|x", CLIENT_SECRET)
 
     # A new store (another window) reads what the first wrote: nothing is cached.
-    other = TokenStore("file")
-    assert other.load_tokens(RESOURCE, ISSUER) == tokens()
-    assert other.load_registration(ISSUER) == registration()
-    assert other.load_secret("client-secret|x") == CLIENT_SECRET
-    assert other.load_tokens(OTHER_RESOURCE, ISSUER) is None
+    other = KeychainStore("file")
+    assert await other.load_tokens(RESOURCE, ISSUER) == tokens()
+    assert await other.load_registration(ISSUER, REDIRECT) == registration()
+    assert await other.load_secret("client-secret|x") == CLIENT_SECRET
+    assert await other.load_tokens(OTHER_RESOURCE, ISSUER) is None
     assert store.backend == f"file ({tokens_dir(xdg)})"
 
     rotated = replace(tokens(), refresh_token="rt-rotated")
-    other.save_tokens(rotated)
-    assert store.load_tokens(RESOURCE, ISSUER) == rotated
+    await other.save_tokens(rotated)
+    assert await store.load_tokens(RESOURCE, ISSUER) == rotated
 
-    store.delete_tokens(RESOURCE, ISSUER)
-    store.delete_registration(ISSUER)
-    store.delete_tokens(RESOURCE, ISSUER)  # already gone: not an error
-    assert other.load_tokens(RESOURCE, ISSUER) is None
-    assert other.load_registration(ISSUER) is None
+    await store.delete_tokens(RESOURCE, ISSUER)
+    await store.delete_registration(ISSUER, REDIRECT)
+    await store.delete_tokens(RESOURCE, ISSUER)  # already gone: not an error
+    assert await other.load_tokens(RESOURCE, ISSUER) is None
+    assert await other.load_registration(ISSUER, REDIRECT) is None
     assert len(entry_files(xdg)) == 1  # only the secret is left
 
 
-def test_file_mode_warns_once_that_tokens_are_in_a_file() -> None:
+async def test_file_mode_warns_once_that_tokens_are_in_a_file() -> None:
     log = Log()
-    store = TokenStore("file", log=log)
-    store.save_tokens(tokens())
-    store.load_tokens(RESOURCE, ISSUER)
-    store.save_registration(registration())
+    store = KeychainStore("file", log=log)
+    await store.save_tokens(tokens())
+    await store.load_tokens(RESOURCE, ISSUER)
+    await store.save_registration(registration(), REDIRECT)
+    await asyncio.sleep(0)  # warnings from the worker thread arrive through the loop
 
     [warning] = log.warnings()
     assert "not in the system keychain" in warning
@@ -117,13 +131,13 @@ def test_file_mode_warns_once_that_tokens_are_in_a_file() -> None:
 
 
 @posix_only
-def test_entries_are_private_files_in_a_private_directory(xdg: Path) -> None:
+async def test_entries_are_private_files_in_a_private_directory(xdg: Path) -> None:
     directory = tokens_dir(xdg)
     directory.mkdir(parents=True, mode=0o755)
     os.chmod(directory, 0o755)  # noqa: S103 - as a careless earlier version or a restore might leave it
     old_umask = os.umask(0)
     try:
-        TokenStore("file").save_tokens(tokens())
+        await KeychainStore("file").save_tokens(tokens())
     finally:
         os.umask(old_umask)
 
@@ -134,21 +148,21 @@ def test_entries_are_private_files_in_a_private_directory(xdg: Path) -> None:
 
 
 @posix_only
-def test_a_widened_entry_is_narrowed_again_when_read(xdg: Path) -> None:
-    TokenStore("file").save_tokens(tokens())
+async def test_a_widened_entry_is_narrowed_again_when_read(xdg: Path) -> None:
+    await KeychainStore("file").save_tokens(tokens())
     [entry] = entry_files(xdg)
     os.chmod(entry, 0o644)
 
-    assert TokenStore("file").load_tokens(RESOURCE, ISSUER) == tokens()
+    assert await KeychainStore("file").load_tokens(RESOURCE, ISSUER) == tokens()
     assert stat.S_IMODE(entry.stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize("failing", ["fsync", "replace"])
-def test_a_full_disk_keeps_the_previous_entry(
+async def test_a_full_disk_keeps_the_previous_entry(
     xdg: Path, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    store = TokenStore("file")
-    store.save_tokens(tokens())
+    store = KeychainStore("file")
+    await store.save_tokens(tokens())
     before = {path.name: path.read_bytes() for path in entry_files(xdg)}
 
     def disk_full(*args: object) -> None:
@@ -156,8 +170,8 @@ def test_a_full_disk_keeps_the_previous_entry(
 
     with monkeypatch.context() as patch:
         patch.setattr(os, failing, disk_full)
-        with pytest.raises(StoreError) as raised:
-            store.save_tokens(tokens(access="at-new-never-written"))
+        with pytest.raises(StorageFailed) as raised:
+            await store.save_tokens(tokens(access="at-new-never-written"))
 
     message = str(raised.value)
     assert "disk is full" in message
@@ -166,10 +180,10 @@ def test_a_full_disk_keeps_the_previous_entry(
     assert not any(secret in message for secret in SECRETS)
     # The old entry is untouched and no temp file is left behind.
     assert {path.name: path.read_bytes() for path in entry_files(xdg)} == before
-    assert TokenStore("file").load_tokens(RESOURCE, ISSUER) == tokens()
+    assert await KeychainStore("file").load_tokens(RESOURCE, ISSUER) == tokens()
 
 
-def test_an_unwritable_directory_says_what_to_check(
+async def test_an_unwritable_directory_says_what_to_check(
     xdg: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def denied(*args: object) -> None:
@@ -177,8 +191,8 @@ def test_an_unwritable_directory_says_what_to_check(
 
     with monkeypatch.context() as patch:
         patch.setattr(os, "replace", denied)
-        with pytest.raises(StoreError, match="writable by you"):
-            TokenStore("file").save_tokens(tokens())
+        with pytest.raises(StorageFailed, match="writable by you"):
+            await KeychainStore("file").save_tokens(tokens())
     assert entry_files(xdg) == []
 
 
@@ -193,35 +207,36 @@ def test_an_unwritable_directory_says_what_to_check(
         pytest.param(lambda data: data.replace(b'"scope":[', b'"scope":[7,'), id="bad-field"),
     ],
 )
-def test_a_damaged_entry_costs_only_that_server(
+async def test_a_damaged_entry_costs_only_that_server(
     xdg: Path, damage: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = TokenStore("file")
-    store.save_tokens(tokens(OTHER_RESOURCE))
+    store = KeychainStore("file")
+    await store.save_tokens(tokens(OTHER_RESOURCE))
     other_files = set(entry_files(xdg))
-    store.save_tokens(tokens())
+    await store.save_tokens(tokens())
     [damaged] = set(entry_files(xdg)) - other_files
     assert callable(damage)
     damaged.write_bytes(damage(damaged.read_bytes()))
 
     log = Log()
-    reader = TokenStore("file", log=log)
-    assert reader.load_tokens(RESOURCE, ISSUER) is None
-    assert reader.load_tokens(OTHER_RESOURCE, ISSUER) == tokens(OTHER_RESOURCE)
+    reader = KeychainStore("file", log=log)
+    assert await reader.load_tokens(RESOURCE, ISSUER) is None
+    assert await reader.load_tokens(OTHER_RESOURCE, ISSUER) == tokens(OTHER_RESOURCE)
+    await asyncio.sleep(0)  # warnings from the worker thread arrive through the loop
 
     [_in_files, damage_warning] = log.warnings()
     assert f"the sign-in for {RESOURCE}" in damage_warning
     assert "treated as missing" in damage_warning
     assert not any(secret in message for _, message in log for secret in SECRETS)
     # Signing in again replaces the damaged entry.
-    reader.save_tokens(tokens())
-    assert TokenStore("file").load_tokens(RESOURCE, ISSUER) == tokens()
+    await reader.save_tokens(tokens())
+    assert await KeychainStore("file").load_tokens(RESOURCE, ISSUER) == tokens()
 
 
 @posix_only
-def test_a_symlink_in_place_of_an_entry_is_not_followed(xdg: Path, tmp_path: Path) -> None:
-    store = TokenStore("file")
-    store.save_tokens(tokens())
+async def test_a_symlink_in_place_of_an_entry_is_not_followed(xdg: Path, tmp_path: Path) -> None:
+    store = KeychainStore("file")
+    await store.save_tokens(tokens())
     [entry] = entry_files(xdg)
     elsewhere = tmp_path / "elsewhere.json"
     elsewhere.write_bytes(entry.read_bytes())
@@ -229,7 +244,8 @@ def test_a_symlink_in_place_of_an_entry_is_not_followed(xdg: Path, tmp_path: Pat
     entry.symlink_to(elsewhere)
 
     log = Log()
-    assert TokenStore("file", log=log).load_tokens(RESOURCE, ISSUER) is None
+    assert await KeychainStore("file", log=log).load_tokens(RESOURCE, ISSUER) is None
+    await asyncio.sleep(0)  # the warning comes from the worker thread, through the loop
     assert any("unreadable" in message for message in log.warnings())
 
 
@@ -262,7 +278,167 @@ def test_json_forms_round_trip_and_reject_bad_shapes() -> None:
 
 def test_an_unknown_mode_is_rejected() -> None:
     with pytest.raises(ValueError, match="tokenStorage"):
-        TokenStore("vault")  # type: ignore[arg-type]
+        KeychainStore("vault")  # type: ignore[arg-type]
+
+
+# -- the Store protocol ----------------------------------------------------------------------
+
+
+async def exercise(store: Store) -> None:
+    """Everything the OAuth client asks of a store; mypy checks each caller's argument."""
+    assert await store.load_tokens(RESOURCE, ISSUER) is None
+    await store.save_tokens(tokens())
+    assert await store.load_tokens(RESOURCE, ISSUER) == tokens()
+    assert await store.load_tokens(OTHER_RESOURCE, ISSUER) is None
+    await store.delete_tokens(RESOURCE, ISSUER)
+    await store.delete_tokens(RESOURCE, ISSUER)  # already gone: not an error
+    assert await store.load_tokens(RESOURCE, ISSUER) is None
+
+    await store.save_registration(registration(), REDIRECT)
+    assert await store.load_registration(ISSUER, REDIRECT) == registration()
+    await store.delete_registration(ISSUER, REDIRECT)
+    assert await store.load_registration(ISSUER, REDIRECT) is None
+
+    await store.save_secret("client-secret|x", CLIENT_SECRET)
+    assert await store.load_secret("client-secret|x") == CLIENT_SECRET
+    await store.delete_secret("client-secret|x")
+    assert await store.load_secret("client-secret|x") is None
+
+    await store.save_state("auth-server|x", '{"issuer": "x"}')
+    assert await store.load_state("auth-server|x") == '{"issuer": "x"}'
+    await store.delete_state("auth-server|x")
+    assert await store.load_state("auth-server|x") is None
+
+    async with store.locked(RESOURCE, ISSUER, timeout=5):
+        with pytest.raises(StorageFailed):
+            async with store.locked(RESOURCE, ISSUER, timeout=0.05):
+                pytest.fail("got a lock this process already holds")
+        async with store.locked(OTHER_RESOURCE, ISSUER, timeout=1):
+            pass  # another server's lock is independent
+
+
+async def test_memory_and_keychain_stores_both_satisfy_the_store_protocol() -> None:
+    await exercise(MemoryStore())
+    await exercise(KeychainStore("file"))
+
+
+@pytest.mark.parametrize(
+    "make_store",
+    [
+        pytest.param(MemoryStore, id="memory"),
+        pytest.param(lambda: KeychainStore("file"), id="file"),
+    ],
+)
+async def test_registrations_for_two_redirect_uris_of_one_issuer_are_kept_apart(
+    make_store: Callable[[], Store],
+) -> None:
+    # Two servers behind one authorization server, each with its own client.
+    first = registration()
+    second = replace(
+        registration(),
+        client_id="mcpls-client-2",
+        client_secret="cs-second-client",
+        redirect_uris=(OTHER_REDIRECT,),
+    )
+    store = make_store()
+    await store.save_registration(first, REDIRECT)
+    await store.save_registration(second, OTHER_REDIRECT)
+
+    assert await store.load_registration(ISSUER, REDIRECT) == first
+    assert await store.load_registration(ISSUER, OTHER_REDIRECT) == second
+    assert await store.load_registration(ISSUER, "http://127.0.0.1:9/callback") is None
+
+    # Forgetting one server's client leaves the other's.
+    await store.delete_registration(ISSUER, REDIRECT)
+    assert await store.load_registration(ISSUER, REDIRECT) is None
+    assert await store.load_registration(ISSUER, OTHER_REDIRECT) == second
+
+
+# -- the keychain's size limit ---------------------------------------------------------------
+
+# Windows Credential Manager's limit, in bytes of UTF-16.
+ENTRY_LIMIT = 2560
+
+
+class DictKeyring(keyring.backend.KeyringBackend):
+    """A keychain in a dictionary, in this process.
+
+    keyring registers every backend class for the whole process; this one is viable only
+    while a test has it installed, so no other test's backend detection ever picks it.
+    """
+
+    installed = False
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring's is untyped
+        self.entries: dict[tuple[str, str], str] = {}
+
+    @properties.classproperty
+    def priority(cls) -> float:
+        if not cls.installed:
+            raise RuntimeError("only for the test that installs it")
+        return 1.0
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.entries.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+
+
+@pytest.fixture
+def dict_keyring() -> Iterator[DictKeyring]:
+    previous = keyring.get_keyring()
+    backend = DictKeyring()
+    DictKeyring.installed = True
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)
+        DictKeyring.installed = False
+
+
+async def test_an_entry_too_large_for_the_keychain_goes_to_a_file_with_a_warning(
+    xdg: Path, dict_keyring: DictKeyring
+) -> None:
+    log = Log()
+    store = KeychainStore("auto", log=log, entry_limit=ENTRY_LIMIT)
+    large = tokens(access="at-large-" + "x" * 2000)  # say, a JWT with many claims
+    await store.save_tokens(large)
+    await store.save_secret("client-secret|x", CLIENT_SECRET)
+    await asyncio.sleep(0)  # warnings from the worker thread arrive through the loop
+
+    # The small entry is in the keychain; the large one in a private file.
+    assert set(dict_keyring.entries) == {("mcpls", "secret|client-secret|x")}
+    [entry] = entry_files(xdg)
+    assert large.access_token in entry.read_text()
+    [warning] = log.warnings()
+    assert f"the sign-in for {RESOURCE}" in warning
+    assert f"larger than {DictKeyring.name} can hold ({ENTRY_LIMIT} bytes)" in warning
+    assert "file readable only by you" in warning
+    assert not any(secret in warning for secret in (*SECRETS, large.access_token))
+
+    # Another process reads both; the large entry stays in its file (it still does not fit).
+    other = KeychainStore("auto", entry_limit=ENTRY_LIMIT)
+    assert await other.load_tokens(RESOURCE, ISSUER) == large
+    assert await other.load_secret("client-secret|x") == CLIENT_SECRET
+    assert entry_files(xdg) == [entry]
+
+    # Saved again: still one warning for that entry.
+    await store.save_tokens(large)
+    await asyncio.sleep(0)
+    assert len(log.warnings()) == 1
+
+    # Its successor fits: it goes to the keychain and the file copy is gone.
+    await store.save_tokens(tokens())
+    assert entry_files(xdg) == []
+    assert ("mcpls", f"tokens|{RESOURCE}|{ISSUER}") in dict_keyring.entries
+    assert await other.load_tokens(RESOURCE, ISSUER) == tokens()
 
 
 # -- locks ---------------------------------------------------------------------------------
@@ -274,12 +450,12 @@ WORKER = textwrap.dedent(
     import asyncio, os, sys, time
     from dataclasses import replace
     from pathlib import Path
-    from mcpls.auth.store import TokenStore
+    from mcpls.store.layered import KeychainStore
 
     resource, issuer, log, ready, go, rounds = sys.argv[1:7]
 
     async def main() -> None:
-        store = TokenStore("file")
+        store = KeychainStore("file")
         Path(ready).touch()
         deadline = time.monotonic() + 30
         while not Path(go).exists():  # start together, so the workers contend
@@ -287,12 +463,12 @@ WORKER = textwrap.dedent(
             await asyncio.sleep(0.005)
         for _ in range(int(rounds)):
             async with store.locked(resource, issuer, timeout=60):
-                current = store.load_tokens(resource, issuer)
+                current = await store.load_tokens(resource, issuer)
                 with open(log, "a") as out:
                     out.write(f"enter {os.getpid()} {current.refresh_token}\\n")
                 await asyncio.sleep(0.002)  # widen the window a broken lock would show
                 number = int(current.refresh_token.split("-")[1])
-                store.save_tokens(replace(current, refresh_token=f"rt-{number + 1}"))
+                await store.save_tokens(replace(current, refresh_token=f"rt-{number + 1}"))
                 with open(log, "a") as out:
                     out.write(f"exit {os.getpid()}\\n")
 
@@ -304,7 +480,9 @@ WORKER = textwrap.dedent(
 def test_processes_never_hold_the_lock_together_and_never_reuse_a_refresh_token(
     tmp_path: Path,
 ) -> None:
-    TokenStore("file").save_tokens(replace(tokens(), refresh_token="rt-0"))
+    # A plain test: it waits for the workers with blocking calls, and runs the store's
+    # coroutines on loops of its own.
+    asyncio.run(KeychainStore("file").save_tokens(replace(tokens(), refresh_token="rt-0")))
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     log, go = tmp_path / "critical.log", tmp_path / "go"
@@ -337,7 +515,7 @@ def test_processes_never_hold_the_lock_together_and_never_reuse_a_refresh_token(
         used.append(enter[2])
     assert used == [f"rt-{n}" for n in range(workers * rounds)]  # each used once, in order
     assert len({enter[1] for enter in lines[::2]}) == workers
-    final = TokenStore("file").load_tokens(RESOURCE, ISSUER)
+    final = asyncio.run(KeychainStore("file").load_tokens(RESOURCE, ISSUER))
     assert final is not None
     assert final.refresh_token == f"rt-{workers * rounds}"
 
@@ -346,12 +524,12 @@ HOLDER = textwrap.dedent(
     """
     import asyncio, sys, time
     from pathlib import Path
-    from mcpls.auth.store import TokenStore
+    from mcpls.store.layered import KeychainStore
 
     resource, issuer, held, release = sys.argv[1:5]
 
     async def main() -> None:
-        async with TokenStore("file").locked(resource, issuer):
+        async with KeychainStore("file").locked(resource, issuer):
             Path(held).touch()
             deadline = time.monotonic() + 60
             while not Path(release).exists() and time.monotonic() < deadline:
@@ -375,9 +553,9 @@ async def test_a_lock_held_elsewhere_times_out_naming_the_lock_file(tmp_path: Pa
             assert time.monotonic() < deadline, "the holder never took the lock"
             assert holder.returncode is None, "the holder died"
             await asyncio.sleep(0.01)
-        store = TokenStore("file")
+        store = KeychainStore("file")
 
-        with pytest.raises(StoreError) as raised:
+        with pytest.raises(StorageFailed) as raised:
             async with store.locked(RESOURCE, ISSUER, timeout=0.3):
                 pytest.fail("got a lock another process holds")
         message = str(raised.value)
@@ -400,7 +578,7 @@ async def test_a_lock_held_elsewhere_times_out_naming_the_lock_file(tmp_path: Pa
 
 
 async def test_coroutines_of_one_process_exclude_each_other_and_a_cancelled_wait_frees_it() -> None:
-    store = TokenStore("file")
+    store = KeychainStore("file")
     events: list[str] = []
 
     async def critical(name: str) -> None:
