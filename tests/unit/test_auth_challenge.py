@@ -185,9 +185,40 @@ def test_malformed_headers_say_what_is_wrong(header: str, words: str) -> None:
     assert words in str(caught.value)
 
 
-def test_malformed_challenge_propagates_from_find_bearer() -> None:
-    with pytest.raises(MalformedChallenge):
-        find_bearer_challenge(['Basic realm="x"', 'Bearer scope="oops'])
+def test_a_malformed_challenge_keeps_every_parameter_that_parses() -> None:
+    # Issue 6 #16: one non-conforming parameter used to throw away resource_metadata.
+    assert find_bearer_challenge(['Basic realm="x"', 'Bearer scope="oops']) == BearerChallenge(
+        None, ("oops",), None, None
+    )
+    found = find_bearer_challenge(
+        "Bearer resource_metadata=https://rs.example/.well-known/oauth-protected-resource, "
+        "error_description=Missing token, error=invalid_token"
+    )
+    assert found == BearerChallenge(
+        "https://rs.example/.well-known/oauth-protected-resource",
+        (),
+        "invalid_token",
+        "Missing token",
+    )
+
+
+def test_the_lenient_reading_stops_at_the_next_challenge_and_drops_control_characters() -> None:
+    found = find_bearer_challenge(
+        'Bearer scope=a b, resource_metadata="https://x.example/m", Basic realm=y, z'
+    )
+    assert found is not None
+    assert found.scope == ("a", "b")
+    assert found.resource_metadata == "https://x.example/m"
+    injected = find_bearer_challenge('Bearer error="x\r\nSet-Cookie: a", scope=ok b')
+    assert injected is not None
+    assert injected.error is None  # the one with a line break is dropped
+    assert injected.scope == ("ok", "b")
+
+
+@given(st.text(max_size=200))
+def test_find_bearer_challenge_never_raises(text: str) -> None:
+    found = find_bearer_challenge(text)
+    assert found is None or isinstance(found, BearerChallenge)
 
 
 def test_lone_parameter_without_value_is_a_token68_by_the_grammar() -> None:

@@ -12,22 +12,31 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from mcpls.auth.discovery import InsecureEndpoint, check_endpoint
 from mcpls.auth.flow import (
     CallbackListener,
-    OAuthFailed,
     Pkce,
+    StateMismatch,
     _parse_token_response,
     authorization_url,
-    check_endpoint,
     check_redirect,
     stable_callback_port,
     token_set,
 )
 from mcpls.auth.registration import choose_auth_method
-from mcpls.auth.store import TokenSet
-from mcpls.errors import Other
+from mcpls.errors import OAuthRefused, ProtocolError, SecurityRefusal
+from mcpls.store.records import ClientRegistration, TokenSet
 
 ISSUER = "https://auth.example.com"
+REDIRECT = "http://127.0.0.1:23456/callback"
+REGISTRATION = ClientRegistration(
+    issuer=ISSUER,
+    client_id="mcpls-client",
+    client_secret=None,
+    token_endpoint_auth_method="none",
+    redirect_uris=(REDIRECT,),
+    source="dcr",
+)
 
 
 def test_pkce_s256_pair() -> None:
@@ -44,16 +53,17 @@ def test_pkce_s256_pair() -> None:
     ["javascript:alert(1)", "file:///etc/passwd", "data:text/html,hi", "/relative", "ftp://h/x"],
 )
 def test_dangerous_endpoints_are_refused(url: str) -> None:
-    with pytest.raises(Other, match="only https"):
+    with pytest.raises(InsecureEndpoint, match="only https") as raised:
         check_endpoint(url, "authorization endpoint", allow_insecure_loopback=True)
+    assert isinstance(raised.value, SecurityRefusal)
 
 
 def test_plain_http_only_on_loopback_and_only_when_allowed() -> None:
     assert check_endpoint("https://a.example/authorize", "x", allow_insecure_loopback=False)
     assert check_endpoint("http://127.0.0.1:9/authorize", "x", allow_insecure_loopback=True)
-    with pytest.raises(Other, match="allowInsecureLoopback"):
+    with pytest.raises(InsecureEndpoint, match="allowInsecureLoopback"):
         check_endpoint("http://localhost:9/authorize", "x", allow_insecure_loopback=False)
-    with pytest.raises(Other, match="only https"):
+    with pytest.raises(InsecureEndpoint, match="only https"):
         check_endpoint("http://evil.example/authorize", "x", allow_insecure_loopback=True)
 
 
@@ -62,7 +72,7 @@ def test_authorization_url_has_pkce_state_resource_and_scope() -> None:
     url = authorization_url(
         "https://auth.example.com/authorize?tenant=1",
         client_id="cid",
-        redirect_uri="http://127.0.0.1:23456/callback",
+        redirect_uri=REDIRECT,
         scopes=("mcp:read", "mcp:write"),
         state="st",
         pkce=pkce,
@@ -76,7 +86,7 @@ def test_authorization_url_has_pkce_state_resource_and_scope() -> None:
     assert query["state"] == ["st"]
     assert query["scope"] == ["mcp:read mcp:write"]
     assert query["resource"] == ["https://mcp.example.com/mcp"]
-    assert query["redirect_uri"] == ["http://127.0.0.1:23456/callback"]
+    assert query["redirect_uri"] == [REDIRECT]
 
 
 def test_authorization_url_omits_scope_and_resource_when_undefined() -> None:
@@ -95,7 +105,7 @@ def test_authorization_url_omits_scope_and_resource_when_undefined() -> None:
 
 
 def test_redirect_state_mismatch() -> None:
-    with pytest.raises(OAuthFailed, match="state mismatch"):
+    with pytest.raises(StateMismatch, match="state mismatch"):
         check_redirect(
             {"code": "c", "state": "other"}, state="s", issuer=ISSUER, iss_supported=False
         )
@@ -108,17 +118,17 @@ def test_redirect_iss_checked_before_the_error_is_shown() -> None:
         "error_description": "call 555-FAKE",
         "iss": "https://evil.example",
     }
-    with pytest.raises(OAuthFailed) as caught:
+    with pytest.raises(OAuthRefused) as caught:
         check_redirect(forged, state="s", issuer=ISSUER, iss_supported=True)
     assert "wrong issuer" in caught.value.message
     assert "555-FAKE" not in caught.value.message
     genuine = {**forged, "iss": ISSUER}
-    with pytest.raises(OAuthFailed, match="555-FAKE"):
+    with pytest.raises(OAuthRefused, match="555-FAKE"):
         check_redirect(genuine, state="s", issuer=ISSUER, iss_supported=True)
 
 
 def test_redirect_iss_required_when_the_server_promises_it() -> None:
-    with pytest.raises(OAuthFailed, match="wrong issuer"):
+    with pytest.raises(OAuthRefused, match="wrong issuer"):
         check_redirect({"state": "s", "code": "c"}, state="s", issuer=ISSUER, iss_supported=True)
     result = check_redirect(
         {"state": "s", "code": "c"}, state="s", issuer=ISSUER, iss_supported=False
@@ -146,17 +156,27 @@ async def test_loopback_listener_serves_one_flow() -> None:
         assert probe.connect_ex(("127.0.0.1", listener.port)) != 0
 
 
-async def test_loopback_listener_rejects_forged_state_and_says_so() -> None:
+async def test_loopback_listener_rejects_forged_state_and_keeps_waiting() -> None:
+    # An answer with a wrong or no `state` (a stale tab, a probe of the port) is refused
+    # with 400 and does not end the sign-in: the genuine answer still completes it.
     listener = CallbackListener(
         host="127.0.0.1", port=0, state="good", issuer=ISSUER, iss_supported=False
     )
     await listener.start()
     async with httpx.AsyncClient() as browser:
-        page = await browser.get(f"{listener.redirect_uri}?code=abc&state=bad")
-    assert page.status_code == 400
-    assert "state mismatch" in page.text
-    with pytest.raises(OAuthFailed, match="state mismatch"):
-        await listener.wait(timeout=1)
+        forged = await browser.get(f"{listener.redirect_uri}?code=evil&state=bad")
+        assert forged.status_code == 400
+        assert "does not belong to the sign-in in progress" in forged.text
+        stateless = await browser.get(f"{listener.redirect_uri}?code=evil")
+        assert stateless.status_code == 400
+        assert not listener.result.done()
+        with pytest.raises(StateMismatch, match="state mismatch"):
+            listener.deliver({"code": "evil", "state": "pasted-from-another-sign-in"})
+        assert not listener.result.done()
+        genuine = await browser.get(f"{listener.redirect_uri}?code=abc&state=good")
+        assert genuine.status_code == 200
+    result = await listener.wait(timeout=1)
+    assert result.code == "abc"
 
 
 async def test_loopback_listener_times_out() -> None:
@@ -164,7 +184,7 @@ async def test_loopback_listener_times_out() -> None:
         host="127.0.0.1", port=0, state="s", issuer=ISSUER, iss_supported=False
     )
     await listener.start()
-    with pytest.raises(OAuthFailed, match="no sign-in answer"):
+    with pytest.raises(OAuthRefused, match="no sign-in answer"):
         await listener.wait(timeout=0.05)
 
 
@@ -176,14 +196,10 @@ def test_stable_port_is_stable_and_in_range() -> None:
 
 
 def test_token_response_json_and_form() -> None:
-    as_json = httpx.Response(200, json={"access_token": "a", "token_type": "bearer"})
-    assert _parse_token_response(as_json)["access_token"] == "a"
-    as_form = httpx.Response(
-        200,
-        content=b"access_token=b&token_type=bearer&scope=repo",
-        headers={"content-type": "application/x-www-form-urlencoded"},
-    )
-    assert _parse_token_response(as_form) == {
+    as_json = '{"access_token": "a", "token_type": "bearer"}'
+    assert _parse_token_response(200, "application/json", as_json)["access_token"] == "a"
+    as_form = "access_token=b&token_type=bearer&scope=repo"
+    assert _parse_token_response(200, "application/x-www-form-urlencoded", as_form) == {
         "access_token": "b",
         "token_type": "bearer",
         "scope": "repo",
@@ -205,15 +221,21 @@ def test_token_set_keeps_old_refresh_token_and_handles_missing_expiry() -> None:
         issuer=ISSUER,
         resource="https://m/mcp",
         requested_scopes=None,
+        registration=REGISTRATION,
+        redirect_uri=REDIRECT,
         previous=previous,
     )
     assert (fresh.access_token, fresh.refresh_token, fresh.expires_at) == ("new", "r1", None)
     assert fresh.scope == ("a",)
+    # The client that obtained it is recorded: only it may refresh it.
+    assert (fresh.client_id, fresh.redirect_uri) == ("mcpls-client", REDIRECT)
     timed = token_set(
         {"access_token": "x", "expires_in": 60},
         issuer=ISSUER,
         resource="https://m/mcp",
         requested_scopes=("s",),
+        registration=REGISTRATION,
+        redirect_uri=None,
     )
     assert timed.expires_at is not None
     assert 50 < timed.expires_at - time.time() <= 60
@@ -221,15 +243,24 @@ def test_token_set_keeps_old_refresh_token_and_handles_missing_expiry() -> None:
 
 
 def test_token_set_refuses_non_bearer_and_missing_token() -> None:
-    with pytest.raises(OAuthFailed, match="Bearer"):
+    with pytest.raises(ProtocolError, match="Bearer"):
         token_set(
             {"access_token": "x", "token_type": "mac"},
             issuer=ISSUER,
             resource="r",
             requested_scopes=None,
+            registration=REGISTRATION,
+            redirect_uri=REDIRECT,
         )
-    with pytest.raises(OAuthFailed, match="without an access_token"):
-        token_set({"token_type": "bearer"}, issuer=ISSUER, resource="r", requested_scopes=None)
+    with pytest.raises(ProtocolError, match="without an access_token"):
+        token_set(
+            {"token_type": "bearer"},
+            issuer=ISSUER,
+            resource="r",
+            requested_scopes=None,
+            registration=REGISTRATION,
+            redirect_uri=REDIRECT,
+        )
 
 
 @pytest.mark.parametrize(

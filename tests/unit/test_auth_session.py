@@ -1,4 +1,4 @@
-"""The OAuth session as an httpx.Auth: where the bearer goes, and where it never goes."""
+"""The OAuth session's httpx.Auth: where the bearer goes, and where it never goes."""
 
 from __future__ import annotations
 
@@ -6,38 +6,50 @@ import time
 
 import httpx
 
-from mcpls.auth.session import OAuthSession, expiring
-from mcpls.auth.store import TokenSet, TokenStore
-from mcpls.config import ServerConfig, Settings
+from mcpls.auth.metadata import AuthServer
+from mcpls.auth.session import OAuthSession
+from mcpls.auth.tokens import expiring
+from mcpls.config import AuthPolicy, ServerConfig
+from mcpls.store.memory import MemoryStore
+from mcpls.store.records import TokenSet
 
 SERVER = "https://mcp.example.com/mcp"
+ISSUER = "https://auth.example.com"
 
 
-def session_with_token(expires_in: float = 3600) -> OAuthSession:
+async def session_with_token(expires_in: float = 3600) -> OAuthSession:
     config = ServerConfig(name="svc", transport="http", url=SERVER)
-    session = OAuthSession(config, Settings(), TokenStore("file"), log=lambda level, text: None)
-    session._loaded = True  # nothing stored: the token below is the session's own
-    session.tokens = TokenSet(
-        access_token="secret-access",
-        token_type="Bearer",
-        expires_at=time.time() + expires_in,
-        refresh_token=None,
-        scope=("mcp:read",),
-        issuer="https://auth.example.com",
+    session = OAuthSession(config, AuthPolicy(), MemoryStore(), log=lambda level, text: None)
+    # A stored sign-in, as a finished login leaves it.
+    server = AuthServer(
+        issuer=ISSUER,
+        metadata={"issuer": ISSUER, "token_endpoint": f"{ISSUER}/token"},
         resource=SERVER,
+    )
+    await session.tokens.save(
+        server,
+        TokenSet(
+            access_token="secret-access",
+            token_type="Bearer",
+            expires_at=time.time() + expires_in,
+            refresh_token=None,
+            scope=("mcp:read",),
+            issuer=ISSUER,
+            resource=SERVER,
+        ),
     )
     return session
 
 
 async def first_request(session: OAuthSession, url: str) -> httpx.Request:
-    flow = session.async_auth_flow(httpx.Request("POST", url))
+    flow = session.auth.async_auth_flow(httpx.Request("POST", url))
     request = await flow.__anext__()
     await flow.aclose()
     return request
 
 
 async def test_bearer_goes_to_the_server_only() -> None:
-    session = session_with_token()
+    session = await session_with_token()
     sent = await first_request(session, SERVER)
     assert sent.headers["Authorization"] == "Bearer secret-access"
     for other in (
@@ -49,13 +61,13 @@ async def test_bearer_goes_to_the_server_only() -> None:
 
 
 async def test_a_known_expired_token_is_never_sent() -> None:
-    session = session_with_token(expires_in=-5)  # expired, and no refresh token
+    session = await session_with_token(expires_in=-5)  # expired, and no refresh token
     sent = await first_request(session, SERVER)
     assert "Authorization" not in sent.headers
 
 
-def test_status_shows_no_secret() -> None:
-    info = session_with_token().info().to_status()
+async def test_status_shows_no_secret() -> None:
+    info = (await session_with_token()).info().to_status()
     assert info["authenticated"] is True
     assert "secret-access" not in repr(info)
 
@@ -67,7 +79,7 @@ def token(lifetime: float | None, *, obtained: float | None = 1000.0) -> TokenSe
         expires_at=None if lifetime is None else 1000.0 + lifetime,
         refresh_token="r",
         scope=(),
-        issuer="https://auth.example.com",
+        issuer=ISSUER,
         resource=SERVER,
         obtained_at=obtained,
     )

@@ -1,9 +1,12 @@
 """`WWW-Authenticate` challenges: RFC 9110 §11.6.1 (formerly RFC 7235 §4.1) syntax, the
 Bearer scheme's parameters (RFC 6750 §3) and `resource_metadata` (RFC 9728 §5.1).
 
-Sans-I/O: header values in, frozen values out. A header that does not follow the
-grammar raises `MalformedChallenge`; the caller decides whether to fall back (MCP
-authorization 2025-11-25 lets a client probe the well-known URLs instead).
+Sans-I/O: header values in, frozen values out. `parse_www_authenticate` follows the
+grammar strictly and raises `MalformedChallenge`; `find_bearer_challenge`, which mcpls
+acts on, falls back to keeping every parameter that parses when a server strays from the
+grammar (an unquoted URL, `error_description=Missing token`), so one bad parameter does
+not throw away `resource_metadata`. Strictness stays where security needs it: every URL
+taken from a challenge is checked again before use (`discovery.check_endpoint`).
 """
 
 from __future__ import annotations
@@ -102,11 +105,52 @@ def parse_www_authenticate(values: Sequence[str] | str) -> list[Challenge]:
 
 
 def find_bearer_challenge(values: Sequence[str] | str) -> BearerChallenge | None:
-    """The first `Bearer` challenge (scheme compared case-insensitively), or None."""
-    for challenge in parse_www_authenticate(values):
+    """The first `Bearer` challenge (scheme compared case-insensitively), or None.
+
+    A value that does not follow the grammar is read leniently (`_lenient_bearer`)."""
+    text = values if isinstance(values, str) else ", ".join(values)
+    try:
+        challenges = parse_www_authenticate(text)
+    except MalformedChallenge:
+        return _lenient_bearer(text)
+    for challenge in challenges:
         if challenge.scheme == "bearer":
             return BearerChallenge.from_challenge(challenge)
     return None
+
+
+# Lenient reading: `name = value` where value is a quoted string or anything up to a comma.
+_LOOSE_PARAM = re.compile(
+    r"""([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"?|[^,]*)"""
+)
+_BEARER_START = re.compile(r"(?i)(?:^|,)[ \t]*bearer(?=[ \t,]|$)")
+# Between two parameters, a token then a space starts the next challenge ("…, Basic realm=").
+_NEXT_SCHEME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+[ \t]+\Z")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _lenient_bearer(text: str) -> BearerChallenge | None:
+    """Every `name=value` of the first Bearer challenge that can be read; a value with a
+    control character is dropped (it could only be an injection), the first of two wins."""
+    start = _BEARER_START.search(text)
+    if start is None:
+        return None
+    params: dict[str, str] = {}
+    position = start.end()
+    for match in _LOOSE_PARAM.finditer(text, position):
+        between = text[position : match.start()].strip(" \t,")
+        if between and _NEXT_SCHEME.search(text[position : match.start()].lstrip(" \t,")):
+            break
+        position = match.end()
+        name, raw = match.group(1).lower(), match.group(2).strip()
+        if raw.startswith('"'):
+            raw = re.sub(
+                r"\\(.)", r"\1", raw[1:-1] if raw.endswith('"') and len(raw) > 1 else raw[1:]
+            )
+        if _CONTROL.search(raw) or name in params:
+            continue
+        params[name] = raw
+    return BearerChallenge.from_challenge(Challenge("bearer", params))
 
 
 class _Parser:

@@ -13,8 +13,12 @@ import re
 from collections.abc import Mapping
 from urllib.parse import SplitResult, urlsplit
 
+from mcpls.errors import SecurityRefusal
+
 __all__ = [
+    "LOOPBACK_HOSTS",
     "DiscoveryError",
+    "InsecureEndpoint",
     "InvalidUrl",
     "IssuerMismatch",
     "PkceUnsupported",
@@ -22,7 +26,10 @@ __all__ = [
     "authorization_server_metadata_urls",
     "canonical_resource",
     "check_callback_iss",
+    "check_endpoint",
     "check_issuer",
+    "check_metadata_endpoints",
+    "is_loopback_url",
     "legacy_fallback_endpoints",
     "legacy_metadata_url",
     "protected_resource_metadata_urls",
@@ -41,8 +48,15 @@ _BAD_HOST = re.compile(r"[\x00-\x20\x7f<>\"{}|\\^`]")
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#]*@")
 
 
-class DiscoveryError(ValueError):
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class DiscoveryError(SecurityRefusal, ValueError):
     """Metadata or a URL that an OAuth client must not proceed with."""
+
+
+class InsecureEndpoint(DiscoveryError):
+    """An endpoint that is not https (nor loopback http where that is allowed)."""
 
 
 class InvalidUrl(DiscoveryError):
@@ -234,6 +248,68 @@ def check_callback_iss(*, iss: str | None, issuer: str, iss_supported: bool) -> 
             f"the authorization response comes from the issuer {_quote(iss)}, "
             f"not from {_quote(issuer)} where the sign-in started (RFC 9207 §2.4)"
         )
+
+
+def is_loopback_url(url: str) -> bool:
+    """http(s) to 127.0.0.1, ::1 or localhost."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    return host in LOOPBACK_HOSTS
+
+
+def check_endpoint(url: str, what: str, *, allow_insecure_loopback: bool) -> str:
+    """OAuth 2.1 §1.5 / MCP security best practices: every URL mcpls sends a person or a
+    credential to is https, or http on this machine when `allowInsecureLoopback` is set;
+    never javascript:, file: or data:. Scheme compared case-insensitively (RFC 3986 §3.1).
+    Raises `InsecureEndpoint`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise InsecureEndpoint(f"the {what} {_quote_url(url)} is not a valid URL") from None
+    scheme = parts.scheme.lower()
+    if scheme == "https" and parts.hostname:
+        return url
+    if scheme == "http" and is_loopback_url(url):
+        if allow_insecure_loopback:
+            return url
+        raise InsecureEndpoint(
+            f"the {what} {_quote_url(url)} is plain http; set allowInsecureLoopback to true "
+            "to allow http on this machine (tests and demos only)"
+        )
+    shown = f"{scheme}:…" if scheme not in ("http", "https") else _quote_url(url)
+    raise InsecureEndpoint(f"refusing the {what} {shown} (only https is allowed)")
+
+
+# RFC 8414 §2 / RFC 8628 §4 / OIDC Discovery §3: metadata members that are URLs mcpls may use.
+_ENDPOINT_MEMBERS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "registration_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "device_authorization_endpoint",
+    "jwks_uri",
+    "userinfo_endpoint",
+    "end_session_endpoint",
+)
+
+
+def check_metadata_endpoints(
+    issuer: str, metadata: Mapping[str, object], *, allow_insecure_loopback: bool
+) -> None:
+    """The issuer and every endpoint of its metadata follow the same origin policy as the
+    issuer (`check_endpoint`); a member that is present but not a string is refused too.
+    Raises `InsecureEndpoint`."""
+    check_endpoint(issuer, "issuer", allow_insecure_loopback=allow_insecure_loopback)
+    for member in _ENDPOINT_MEMBERS:
+        value = metadata.get(member)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InsecureEndpoint(f"the {member} of {_quote_url(issuer)} is not a URL")
+        check_endpoint(value, member, allow_insecure_loopback=allow_insecure_loopback)
 
 
 def _split_http_url(url: str, role: str) -> SplitResult:

@@ -19,36 +19,36 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from authlib.oauth2.auth import ClientAuth
-from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from mcpls.auth.store import ClientRegistration, TokenSet
-from mcpls.errors import ConnectionFailed, McplsError, Other
+from mcpls.auth.client_auth import authenticate
+from mcpls.auth.discovery import IssuerMismatch, check_callback_iss, is_loopback_url
+from mcpls.errors import (
+    ConfigInvalid,
+    ConnectionFailed,
+    InvalidClient,
+    InvalidGrant,
+    McplsError,
+    OAuthRefused,
+    ProtocolError,
+    quote,
+)
+from mcpls.net import fetch
+from mcpls.store.records import ClientRegistration, TokenSet
 
 CALLBACK_PATH = "/callback"
 CALLBACK_TIMEOUT_S = 300.0
 # A port per server that stays the same across runs, so registrations keep matching.
 STABLE_PORT_BASE = 20000
 STABLE_PORT_SPAN = 10000
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
-
-class OAuthFailed(McplsError):
-    """The authorization server refused or failed; the message says why in words."""
-
-    kind = "authRequired"
-
-    def __init__(self, message: str, *, error: str | None = None) -> None:
-        super().__init__(message)
-        self.error = error
-
-
-class InvalidGrant(OAuthFailed):
-    """The refresh token (or code) is no longer valid: sign in again."""
+# The callback request line and headers: a browser's are a few kilobytes.
+MAX_CALLBACK_LINE = 16 * 1024
+# OAuth errors at the token endpoint that mean the client itself is refused (RFC 6749 §5.2).
+CLIENT_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 
 
 def stable_callback_port(key: str) -> int:
@@ -71,26 +71,6 @@ class Pkce:
 
     def __repr__(self) -> str:
         return "Pkce(<redacted>)"
-
-
-def is_loopback_url(url: str) -> bool:
-    """http(s) to 127.0.0.1, ::1 or localhost."""
-    return (urlsplit(url).hostname or "") in {h.strip("[]") for h in LOOPBACK_HOSTS}
-
-
-def check_endpoint(url: str, what: str, *, allow_insecure_loopback: bool) -> str:
-    """Only https (or http on loopback when allowed): never javascript:, file: or data:."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and is_loopback_url(url) and allow_insecure_loopback:
-        return url
-    if parts.scheme == "http" and is_loopback_url(url):
-        raise Other(
-            f"the {what} {url} is plain http; set allowInsecureLoopback to true to allow "
-            "http on this machine (tests and demos only)"
-        )
-    raise Other(f"refusing the {what} {parts.scheme or 'relative'}:… (only https is allowed)")
 
 
 def authorization_url(
@@ -125,6 +105,10 @@ def authorization_url(
 # -- the callback -----------------------------------------------------------------------
 
 
+class StateMismatch(OAuthRefused):
+    """An answer that is not for this sign-in: stale, or sent by someone else."""
+
+
 @dataclass(frozen=True)
 class CallbackResult:
     """What came back to the redirect URI, checked."""
@@ -144,25 +128,25 @@ def check_redirect(
     The AS's `error_description` is shown only after `iss` passed, so that a forged
     response cannot put words in front of the person.
     """
-    from mcpls.auth.discovery import IssuerMismatch, check_callback_iss
-
     if query.get("state") != state:
-        raise OAuthFailed(
+        raise StateMismatch(
             "the sign-in answer did not match the request (state mismatch); "
             "it may be stale or forged. Authenticate again."
         )
     try:
         check_callback_iss(iss=query.get("iss"), issuer=issuer, iss_supported=iss_supported)
     except IssuerMismatch as exc:
-        raise OAuthFailed(f"the sign-in answer came from the wrong issuer: {exc}") from None
+        raise OAuthRefused(f"the sign-in answer came from the wrong issuer: {exc}") from None
     error = query.get("error")
     if error:
         description = query.get("error_description", "")
         text = f"the authorization server refused: {error}"
-        raise OAuthFailed(text + (f" ({description})" if description else ""), error=error)
+        raise OAuthRefused(
+            text + (f" ({quote(description)})" if description else ""), error=error[:64]
+        )
     code = query.get("code")
     if not code:
-        raise OAuthFailed("the sign-in answer carried no authorization code")
+        raise OAuthRefused("the sign-in answer carried no authorization code")
     return CallbackResult(code)
 
 
@@ -171,7 +155,9 @@ _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>mcpls</title>
 
 
 class CallbackListener:
-    """One loopback HTTP listener for one flow: answers once, then closes."""
+    """One loopback HTTP listener for one flow. Only an answer with this flow's `state`
+    ends it: anything else (a stale tab, another page or process probing the port) gets
+    400 and the listener keeps waiting for the real answer."""
 
     def __init__(
         self,
@@ -183,12 +169,22 @@ class CallbackListener:
         iss_supported: bool,
         redirect_uri: str | None = None,
     ) -> None:
+        # A configured redirect URI is served exactly (its path); one that does not point
+        # at this machine (a relay, SSH) has no listener: the answer is pasted back.
+        self._fixed_redirect_uri = redirect_uri
+        if redirect_uri is not None and is_loopback_url(redirect_uri):
+            parts = urlsplit(redirect_uri)
+            host = parts.hostname or host
+            port = parts.port or 80
+        if not is_loopback_url(f"http://{_bracketed(host)}/"):
+            raise ConfigInvalid(
+                f"the sign-in callback host {quote(host)} is not this machine; mcpls listens "
+                "on loopback only (callbackHost: 127.0.0.1, localhost or ::1)"
+            )
         self.host = host
         self.port = port
         self.state = state
-        # A configured redirect URI that reaches this machine some other way (a relay,
-        # SSH): nothing listens, the answer comes back through `deliver`.
-        self._fixed_redirect_uri = redirect_uri
+        self.path = urlsplit(redirect_uri).path or "/" if redirect_uri else CALLBACK_PATH
         self._issuer = issuer
         self._iss_supported = iss_supported
         self._server: asyncio.Server | None = None
@@ -198,25 +194,35 @@ class CallbackListener:
     def redirect_uri(self) -> str:
         if self._fixed_redirect_uri is not None:
             return self._fixed_redirect_uri
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{CALLBACK_PATH}"
+        return f"http://{_bracketed(self.host)}:{self.port}{CALLBACK_PATH}"
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
 
     async def start(self) -> None:
-        """Bind the loopback address only; OSError when the port is taken."""
+        """Bind a loopback address only; OSError when the port is taken."""
         if self._fixed_redirect_uri is not None and not is_loopback_url(self._fixed_redirect_uri):
             return
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        # "localhost" is how the redirect URI is spelt; the socket binds the address itself.
+        address = "127.0.0.1" if self.host == "localhost" else self.host
+        self._server = await asyncio.start_server(
+            self._serve, address, self.port, limit=MAX_CALLBACK_LINE
+        )
         sockets = self._server.sockets
         if self.port == 0 and sockets:
             self.port = int(sockets[0].getsockname()[1])
 
     def deliver(self, query: Mapping[str, str]) -> CallbackResult:
-        """Check an answer (from the listener or pasted back) and resolve the flow."""
+        """Check an answer (from the listener or pasted back) and resolve the flow. An
+        answer for another sign-in (wrong or no `state`) is refused and changes nothing."""
         try:
             result = check_redirect(
                 query, state=self.state, issuer=self._issuer, iss_supported=self._iss_supported
             )
-        except OAuthFailed as exc:
+        except StateMismatch:
+            raise
+        except OAuthRefused as exc:
             if not self.result.done():
                 self.result.set_exception(exc)
             raise
@@ -225,12 +231,12 @@ class CallbackListener:
         return result
 
     async def wait(self, timeout: float = CALLBACK_TIMEOUT_S) -> CallbackResult:
-        """The code, or OAuthFailed; gives up after five minutes."""
+        """The code, or OAuthRefused; gives up after five minutes."""
         try:
             async with asyncio.timeout(timeout):
                 return await asyncio.shield(self.result)
         except TimeoutError:
-            raise OAuthFailed(
+            raise OAuthRefused(
                 f"no sign-in answer within {timeout / 60:g} minutes; authenticate again"
             ) from None
         finally:
@@ -250,6 +256,9 @@ class CallbackListener:
                 while (await reader.readline()).strip():
                     pass  # headers: nothing in them matters here
             status, title, text = self._answer(request_line.decode("latin-1"))
+        except (ValueError, asyncio.LimitOverrunError):
+            # A line longer than any browser sends (StreamReader raises ValueError).
+            status, title, text = "431 Request Header Fields Too Large", "Not here", "Too long."
         except (TimeoutError, ConnectionError, UnicodeError):
             writer.close()
             return
@@ -269,23 +278,31 @@ class CallbackListener:
         if len(parts) < 2 or parts[0] != "GET":
             return "405 Method Not Allowed", "Not here", "This address only takes the sign-in."
         target = urlsplit(parts[1])
-        if target.path != CALLBACK_PATH:
+        if target.path != self.path:
             return "404 Not Found", "Not here", "This address only takes the sign-in."
         if self.result.done():
             return "409 Conflict", "Already done", "This sign-in was already completed."
         try:
             self.deliver(dict(parse_qsl(target.query)))
-        except OAuthFailed as exc:
+        except StateMismatch:
+            return (
+                "400 Bad Request",
+                "Not this sign-in",
+                "This answer does not belong to the sign-in in progress; it was ignored.",
+            )
+        except OAuthRefused as exc:
             return "400 Bad Request", "Sign-in failed", exc.message
         return "200 OK", "Signed in", "mcpls has the sign-in. You can close this tab."
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 # -- the token endpoint ----------------------------------------------------------------
 
 
-def _parse_token_response(response: httpx.Response) -> dict[str, Any]:
-    content_type = response.headers.get("content-type", "").split(";")[0].strip()
-    text = response.text
+def _parse_token_response(status: int, content_type: str, text: str) -> dict[str, Any]:
     if content_type == "application/x-www-form-urlencoded" or (
         content_type != "application/json" and "=" in text and not text.lstrip().startswith("{")
     ):
@@ -293,12 +310,12 @@ def _parse_token_response(response: httpx.Response) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
-        raise OAuthFailed(
-            f"the token endpoint answered HTTP {response.status_code} with something that "
+        raise ProtocolError(
+            f"the token endpoint answered HTTP {status} with something that "
             "is neither JSON nor a form"
         ) from None
     if not isinstance(data, dict):
-        raise OAuthFailed("the token endpoint answered with JSON that is not an object")
+        raise ProtocolError("the token endpoint answered with JSON that is not an object")
     return data
 
 
@@ -309,38 +326,27 @@ async def token_request(
     grant_type: str,
     **params: str | None,
 ) -> dict[str, Any]:
-    """POST to the token endpoint with the registered client authentication."""
-    body = prepare_token_request(grant_type, **{k: v for k, v in params.items() if v})
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Accept": "application/json",
-    }
-    auth = ClientAuth(
-        registration.client_id,
-        registration.client_secret,
-        registration.token_endpoint_auth_method,
-    )
-    _, headers, body = auth.prepare("POST", endpoint, headers, body)
-    try:
-        response = await http.post(endpoint, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        from mcpls.transport.http import describe_http_error
-
-        raise ConnectionFailed(describe_http_error(exc, endpoint)) from None
-    if response.status_code >= 500:
+    """POST to the token endpoint with the registered client authentication (RFC 6749
+    §3.2); the answer is read with a size cap and one deadline (`net.fetch`)."""
+    form = {"grant_type": grant_type, **{k: v for k, v in params.items() if v}}
+    headers, body = authenticate(registration, form)
+    answer = await fetch(http, "POST", endpoint, headers=headers, content=body)
+    if answer.status_code >= 500:
         raise ConnectionFailed(
-            f"the token endpoint {endpoint} failed with HTTP {response.status_code}"
+            f"the token endpoint {endpoint} failed with HTTP {answer.status_code}"
         )
-    data = _parse_token_response(response)
-    if response.status_code >= 400 or "error" in data:
-        error = str(data.get("error", f"HTTP {response.status_code}"))
+    data = _parse_token_response(answer.status_code, answer.content_type, answer.text)
+    if answer.status_code >= 400 or "error" in data:
+        error = str(data.get("error", f"HTTP {answer.status_code}"))
         description = data.get("error_description")
-        text = f"the token endpoint refused ({error}" + (
-            f": {description})" if isinstance(description, str) else ")"
+        text = f"the token endpoint refused ({quote(error, 40)}" + (
+            f": {quote(description)})" if isinstance(description, str) else ")"
         )
         if error == "invalid_grant":
             raise InvalidGrant(text, error=error)
-        raise OAuthFailed(text, error=error)
+        if error in CLIENT_ERRORS:
+            raise InvalidClient(text, error=error)
+        raise OAuthRefused(text, error=error[:64])
     return data
 
 
@@ -350,15 +356,19 @@ def token_set(
     issuer: str,
     resource: str,
     requested_scopes: tuple[str, ...] | None,
+    registration: ClientRegistration,
+    redirect_uri: str | None,
     previous: TokenSet | None = None,
 ) -> TokenSet:
     """A stored token from a token response; keeps the old refresh token if none came."""
     access = data.get("access_token")
     if not isinstance(access, str) or not access:
-        raise OAuthFailed("the token endpoint answered without an access_token")
+        raise ProtocolError("the token endpoint answered without an access_token")
     token_type = str(data.get("token_type", "Bearer"))
     if token_type.lower() != "bearer":
-        raise OAuthFailed(f"the token endpoint issued a {token_type!r} token; mcpls uses Bearer")
+        raise ProtocolError(
+            f"the token endpoint issued a {quote(token_type, 40)} token; mcpls uses Bearer"
+        )
     now = time.time()
     expires_in = data.get("expires_in")
     try:
@@ -384,6 +394,8 @@ def token_set(
         issuer=issuer,
         resource=resource,
         obtained_at=now,
+        client_id=registration.client_id,
+        redirect_uri=redirect_uri,
     )
 
 
@@ -394,14 +406,8 @@ async def revoke(
     token: str,
     hint: str,
 ) -> None:
-    """RFC 7009 revocation; failures are not the person's problem (tokens are deleted)."""
-    body = urlencode({"token": token, "token_type_hint": hint})
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    auth = ClientAuth(
-        registration.client_id,
-        registration.client_secret,
-        registration.token_endpoint_auth_method,
-    )
-    _, headers, body = auth.prepare("POST", endpoint, headers, body)
-    with contextlib.suppress(httpx.HTTPError):
-        await http.post(endpoint, content=body, headers=headers)
+    """RFC 7009 revocation, with the same client authentication as the token endpoint.
+    Failures are not the person's problem (the tokens are deleted all the same)."""
+    headers, body = authenticate(registration, {"token": token, "token_type_hint": hint})
+    with contextlib.suppress(McplsError):
+        await fetch(http, "POST", endpoint, headers=headers, content=body)

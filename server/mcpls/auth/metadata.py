@@ -16,21 +16,20 @@ import httpx
 
 from mcpls.auth.challenge import BearerChallenge
 from mcpls.auth.discovery import (
-    DiscoveryError,
     authorization_server_metadata_urls,
     canonical_resource,
+    check_endpoint,
     check_issuer,
+    check_metadata_endpoints,
     legacy_fallback_endpoints,
     legacy_metadata_url,
     protected_resource_metadata_urls,
     require_pkce_s256,
     validate_resource,
 )
-from mcpls.auth.flow import check_endpoint
 from mcpls.config import OAuthConfig
-from mcpls.errors import ConnectionFailed, Other
-
-MAX_METADATA_BYTES = 1024 * 1024
+from mcpls.errors import ConnectionFailed, McplsError, SecurityRefusal
+from mcpls.net import MAX_DOCUMENT_BYTES, fetch
 
 
 @dataclass(frozen=True)
@@ -92,25 +91,49 @@ def _strings(value: object) -> tuple[str, ...] | None:
     return None
 
 
-async def fetch_json(http: httpx.AsyncClient, url: str) -> dict[str, Any] | None:
-    """GET a metadata document; None when it is not there (4xx), typed errors otherwise."""
-    try:
-        response = await http.get(url, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
-        from mcpls.transport.http import describe_http_error
+class _Tried:
+    """What each candidate URL gave, for the error when none worked."""
 
-        raise ConnectionFailed(describe_http_error(exc, url)) from None
-    if 400 <= response.status_code < 500 or response.status_code in (301, 302, 303, 307, 308):
-        return None
-    if response.status_code >= 500:
-        raise ConnectionFailed(f"{url} failed with HTTP {response.status_code}")
-    if len(response.content) > MAX_METADATA_BYTES:
-        raise Other(f"{url} is larger than any metadata document should be")
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, url: str, what: str) -> None:
+        self.notes.append(f"{url}: {what}")
+
+    def summary(self) -> str:
+        return "; ".join(self.notes) if self.notes else "nothing was tried"
+
+
+async def fetch_json(http: httpx.AsyncClient, url: str, tried: _Tried) -> dict[str, Any] | None:
+    """GET a metadata document. None when it is not there: a 4xx, a redirect (never
+    followed: a document moved elsewhere is not this server's), a server error (the next
+    candidate may work) or something that is not a JSON object; each is noted in `tried`.
+    A network failure raises `ConnectionFailed`."""
     try:
-        data = json.loads(response.content)
+        answer = await fetch(
+            http, "GET", url, headers={"Accept": "application/json"}, max_bytes=MAX_DOCUMENT_BYTES
+        )
+    except ConnectionFailed:
+        raise
+    except McplsError as exc:  # too large, or it never finished
+        tried.note(url, exc.message)
+        return None
+    status = answer.status_code
+    if 300 <= status < 400:
+        tried.note(url, f"HTTP {status} redirect, not followed")
+        return None
+    if status >= 400:
+        tried.note(url, f"HTTP {status}")
+        return None
+    try:
+        data = json.loads(answer.content)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return None  # an HTML page where a document was expected: treat as absent
-    return data if isinstance(data, dict) else None
+        tried.note(url, "not JSON")
+        return None
+    if not isinstance(data, dict):
+        tried.note(url, "not a JSON object")
+        return None
+    return data
 
 
 def _choose_issuer(candidates: tuple[str, ...], oauth: OAuthConfig, where: str) -> str:
@@ -118,7 +141,7 @@ def _choose_issuer(candidates: tuple[str, ...], oauth: OAuthConfig, where: str) 
         for issuer in candidates:
             if issuer in oauth.trusted_issuers:
                 return issuer
-        raise Other(
+        raise SecurityRefusal(
             f"{where} names the authorization servers {', '.join(candidates)}, none of which "
             "is in oauth.trustedIssuers"
         )
@@ -138,11 +161,12 @@ async def discover(
     header_url = challenge.resource_metadata if challenge else None
     prm: dict[str, Any] | None = None
     prm_url = ""
+    tried = _Tried()
     for url in protected_resource_metadata_urls(server_url, header_url):
         check_endpoint(
             url, "resource metadata URL", allow_insecure_loopback=allow_insecure_loopback
         )
-        prm = await fetch_json(http, url)
+        prm = await fetch_json(http, url, tried)
         if prm is not None:
             prm_url = url
             break
@@ -154,14 +178,11 @@ async def discover(
     if prm is not None:
         prm_resource = prm.get("resource")
         if not isinstance(prm_resource, str):
-            raise Other(f"{prm_url} has no resource; the server's metadata is broken")
-        try:
-            resource = validate_resource(prm_resource, server_url)
-        except DiscoveryError as exc:
-            raise Other(f"refusing to authorize: {exc}") from None
+            raise SecurityRefusal(f"{prm_url} has no resource; the server's metadata is broken")
+        resource = validate_resource(prm_resource, server_url)
         servers = _strings(prm.get("authorization_servers"))
         if not servers:
-            raise Other(f"{prm_url} lists no authorization_servers")
+            raise SecurityRefusal(f"{prm_url} lists no authorization_servers")
         issuer = _choose_issuer(servers, oauth, prm_url)
         prm_scopes = _strings(prm.get("scopes_supported"))
     if oauth.resource is False:
@@ -176,41 +197,42 @@ async def discover(
             "authServerMetadataUrl",
             allow_insecure_loopback=allow_insecure_loopback,
         )
-        metadata = await fetch_json(http, url)
+        metadata = await fetch_json(http, url, tried)
         if metadata is None or not isinstance(metadata.get("issuer"), str):
-            raise Other(f"authServerMetadataUrl {url} did not give authorization server metadata")
+            raise SecurityRefusal(
+                f"authServerMetadataUrl {url} did not give authorization server metadata "
+                f"({tried.summary()})"
+            )
         issuer = str(metadata["issuer"])
     elif issuer is not None:
+        # The issuer is checked before anything is fetched from it (RFC 8414 §2: https).
+        check_endpoint(issuer, "issuer", allow_insecure_loopback=allow_insecure_loopback)
         for url in authorization_server_metadata_urls(issuer):
-            metadata = await fetch_json(http, url)
+            metadata = await fetch_json(http, url, tried)
             if metadata is not None:
                 break
         if metadata is None:
-            raise Other(f"the authorization server {issuer} publishes no metadata")
-        try:
-            check_issuer(issuer, metadata)
-        except DiscoveryError as exc:
-            raise Other(f"refusing the authorization server metadata: {exc}") from None
+            raise SecurityRefusal(
+                f"the authorization server {issuer} publishes no metadata ({tried.summary()})"
+            )
+        check_issuer(issuer, metadata)
     else:
         # 2025-03-26 servers: no resource metadata; the AS is at the server's origin.
         legacy = True
         origin = urlsplit(server_url)
         issuer = f"{origin.scheme}://{origin.netloc}"
-        metadata = await fetch_json(http, legacy_metadata_url(server_url))
+        check_endpoint(issuer, "issuer", allow_insecure_loopback=allow_insecure_loopback)
+        metadata = await fetch_json(http, legacy_metadata_url(server_url), tried)
         if metadata is None:
             metadata = {**legacy_fallback_endpoints(server_url), "issuer": issuer}
             metadata.setdefault("code_challenge_methods_supported", ["S256"])
         issuer = str(metadata.get("issuer") or issuer)
 
-    try:
-        require_pkce_s256(metadata)
-    except DiscoveryError as exc:
-        raise Other(f"refusing to authorize: {exc}") from None
+    require_pkce_s256(metadata)
     for key in ("authorization_endpoint", "token_endpoint"):
-        value = metadata.get(key)
-        if not isinstance(value, str):
-            raise Other(f"the authorization server {issuer} has no {key}")
-        check_endpoint(value, key, allow_insecure_loopback=allow_insecure_loopback)
+        if not isinstance(metadata.get(key), str):
+            raise SecurityRefusal(f"the authorization server {issuer} has no {key}")
+    check_metadata_endpoints(issuer, metadata, allow_insecure_loopback=allow_insecure_loopback)
     return AuthServer(
         issuer=issuer,
         metadata=metadata,

@@ -20,12 +20,15 @@ def select_scopes(
     as_scopes_supported: Sequence[str] | None,
     previously_granted: Sequence[str] = (),
     configured: Sequence[str] | None = None,
+    required: Sequence[str] = (),
 ) -> tuple[str, ...] | None:
     """The scopes for an authorization request, or None to omit the `scope` parameter.
 
     Order is kept and duplicates dropped, so that the same inputs always give the same
     request. `configured` is the person's explicit choice and is sent as given (plus what
-    was already granted); otherwise the MCP priority order applies.
+    was already granted); otherwise the MCP priority order applies. `required` is what a
+    403 `insufficient_scope` named (step-up): it is always asked for, configured scopes
+    or not, because the server said this operation needs it.
     """
     base: Sequence[str] | None
     if configured is not None:
@@ -42,7 +45,9 @@ def select_scopes(
         base = None
 
     # Step-up (MCP 2026-07-28 SEP-2350): ask for the union with what was granted before.
-    scopes = [s for s in dict.fromkeys((*previously_granted, *(base or ()))) if s]
+    # Step-up (MCP 2025-11-25 §Scope Challenge Handling): the scopes the 403 named are
+    # "authoritative for satisfying the current request", with or without configured ones.
+    scopes = [s for s in dict.fromkeys((*previously_granted, *(base or ()), *required)) if s]
     if not scopes:
         # Nothing to ask for: omit `scope` and let the AS apply its default (RFC 6749 §3.3);
         # offline_access alone would narrow the grant to a refresh token for nothing.
