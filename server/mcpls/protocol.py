@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcpls import __version__
-from mcpls.errors import ProtocolError, RemoteError, RequestTimeout, SessionExpired
+from mcpls.errors import McplsError, ProtocolError, RemoteError, RequestTimeout, SessionExpired
 from mcpls.transport import Message, Transport
 
 LATEST_PROTOCOL_VERSION = "2025-11-25"
@@ -152,22 +152,25 @@ class McpSession:
         message: Message = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
             message["params"] = params
+        # `initialize` MUST NOT be cancelled (`utilities/cancellation`), whatever its id: a
+        # re-initialize after an expired session is not request 1.
+        cancellable = method != "initialize"
         try:
             async with asyncio.timeout(timeout):
                 response = await self.transport.request(message)
         except TimeoutError:
-            await self._cancelled(request_id, "timed out")
+            if cancellable:
+                await self._cancelled(request_id, "timed out")
             raise RequestTimeout(
                 f"{method} got no answer within {timeout:g} s (timeoutMs in the server's settings)"
             ) from None
         except asyncio.CancelledError:
-            await asyncio.shield(self._cancelled(request_id, "cancelled by the user"))
+            if cancellable:
+                await asyncio.shield(self._cancelled(request_id, "cancelled by the user"))
             raise
         return _result_of(response)
 
     async def _cancelled(self, request_id: int, reason: str) -> None:
-        if request_id == 1 and self.initialized is None:
-            return  # initialize MUST NOT be cancelled (`utilities/cancellation`)
         notification: Message = {
             "jsonrpc": "2.0",
             "method": "notifications/cancelled",
@@ -176,7 +179,7 @@ class McpSession:
         try:
             async with asyncio.timeout(5):
                 await self.transport.send(notification)
-        except Exception as exc:
+        except (McplsError, SessionExpired, TimeoutError) as exc:
             self.hooks.log("debug", f"could not tell the server about the cancellation: {exc}")
 
     async def close(self) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from mcpls.errors import RequestTimeout
 from mcpls.protocol import McpSession, ServerHooks, _log_level
 from mcpls.transport import Message
 
@@ -129,3 +131,35 @@ async def test_log_and_list_changed_notifications() -> None:
 )
 def test_syslog_levels_map_to_editor_levels(mcp: str, editor: str) -> None:
     assert _log_level(mcp) == editor
+
+
+class HangingTransport:
+    """Never answers a request; records what is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+
+    def reset_session(self) -> None:
+        """Nothing to forget."""
+
+    async def request(self, message: Message) -> Message:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def send(self, message: Message) -> None:
+        self.sent.append(message)
+
+
+async def test_a_re_initialize_is_never_cancelled_whatever_its_id() -> None:
+    # Issue 6, also: `initialize` was recognised by request id 1, so a re-initialize after
+    # an expired session (a later id) was cancelled when it timed out.
+    transport = HangingTransport()
+    s = McpSession(transport, hooks=ServerHooks(), timeout_s=0.05)  # type: ignore[arg-type]
+    for _ in range(5):
+        next(s._ids)  # earlier requests of this session
+    with pytest.raises(RequestTimeout):
+        await s.initialize()
+    assert transport.sent == []
+    with pytest.raises(RequestTimeout):
+        await s.request("tools/list")
+    assert [m["method"] for m in transport.sent] == ["notifications/cancelled"]

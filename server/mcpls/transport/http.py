@@ -14,18 +14,14 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
-from mcpls.errors import (
-    AuthRequired,
-    ConnectionFailed,
-    ProtocolError,
-    SessionExpired,
-)
-from mcpls.transport import LogSink, Message, ServerMessageHandler, is_response
+from mcpls.errors import AuthRequired, ConnectionFailed, McplsError, ProtocolError, SessionExpired
+from mcpls.net import describe_http_error, read_capped
+from mcpls.transport import LogSink, Message, ServerMessageHandler
+from mcpls.transport.router import Router
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +30,10 @@ DEFAULT_RETRY_MS = 1000
 # How many times one request's stream may be resumed before we give up on it.
 MAX_RESUMES = 5
 MAX_LISTEN_FAILURES = 5
-
-
-def describe_http_error(exc: httpx.HTTPError, url: str) -> str:
-    """Say in words why a request to `url` failed, without headers or bodies."""
-    cause = exc.__cause__ or exc.__context__
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError):
-        if "Name or service not known" in text or "nodename nor servname" in text:
-            return f"cannot resolve the host of {url} (DNS lookup failed)"
-        if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
-            return f"TLS error talking to {url}: {text}"
-        return f"cannot connect to {url}: connection refused or unreachable ({text})"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"{url} did not answer in time ({type(exc).__name__})"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"{url} broke the connection: {text}"
-    return f"request to {url} failed: {text}" + (f" ({cause})" if cause else "")
+# The largest JSON answer read into memory (a tool result); an SSE event is bounded by it too.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# The session-ending DELETE is a courtesy: it never holds up a shutdown for long.
+DELETE_TIMEOUT_S = 2.0
 
 
 def _snippet(body: bytes) -> str:
@@ -82,8 +65,7 @@ class HttpTransport:
         self._owns_client = client is None
         self.session_id: str | None = None
         self.protocol_version: str | None = None
-        self._pending: dict[Any, asyncio.Future[Message]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._router = Router(on_server_message, log_sink, url)
         self._listener: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -105,10 +87,8 @@ class HttpTransport:
             self._listener = None
 
     async def request(self, message: Message) -> Message:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Message] = loop.create_future()
         request_id = message["id"]
-        self._pending[request_id] = future
+        future = self._router.expect(request_id)
         try:
             stream_state = await self._post(message, answered=future)
             resumes = 0
@@ -125,7 +105,7 @@ class HttpTransport:
                 stream_state = await self._resume(last_id, retry_ms, future)
             return future.result()
         finally:
-            self._pending.pop(request_id, None)
+            self._router.forget(request_id)
 
     async def send(self, message: Message) -> None:
         await self._post(message, answered=None)
@@ -135,13 +115,19 @@ class HttpTransport:
         if self._listener is not None:
             self._listener.cancel()
             self._listener = None
-        for task in list(self._tasks):
-            task.cancel()
+        self._router.close()
         if self.session_id is not None:
-            # Courtesy: tell the server the session is over; 405 and errors are fine.
-            with contextlib.suppress(httpx.HTTPError, asyncio.TimeoutError):
-                async with asyncio.timeout(2):
-                    await self._client.delete(self.url, headers=self._request_headers())
+            # Tell the server the session is over, with the same credentials as every other
+            # request (a protected server refuses an anonymous DELETE); 405 and errors are fine.
+            with contextlib.suppress(httpx.HTTPError, McplsError, TimeoutError):
+                async with asyncio.timeout(DELETE_TIMEOUT_S):
+                    request = self._client.build_request(
+                        "DELETE", self.url, headers=self._request_headers()
+                    )
+                    response = await self._client.send(
+                        request, auth=self._auth or httpx.USE_CLIENT_DEFAULT
+                    )
+                    self._log("debug", f"session ended: HTTP {response.status_code}")
             self.session_id = None
         if self._owns_client:
             await self._client.aclose()
@@ -205,7 +191,7 @@ class HttpTransport:
 
     async def _read_body(self, response: httpx.Response) -> object:
         try:
-            raw = await response.aread()
+            raw = await read_capped(response, MAX_MESSAGE_BYTES, self.url)
         except httpx.HTTPError as exc:
             raise ConnectionFailed(describe_http_error(exc, self.url)) from None
         try:
@@ -228,7 +214,10 @@ class HttpTransport:
             )
         if status == 404 and had_session:
             raise SessionExpired()
-        body = await response.aread()
+        try:
+            body = await read_capped(response, 4096, self.url)
+        except (McplsError, httpx.HTTPError):
+            body = b""
         reason = f"HTTP {status} {response.reason_phrase}".strip()
         detail = f": {_snippet(body)}" if body else ""
         if status >= 500:
@@ -287,32 +276,7 @@ class HttpTransport:
         self._dispatch_json(data)
 
     def _dispatch_json(self, data: object) -> None:
-        messages = data if isinstance(data, list) else [data]
-        for message in messages:
-            if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-                raise ProtocolError(f"{self.url} sent something that is not JSON-RPC 2.0")
-            if is_response(message):
-                future = self._pending.get(message["id"])
-                if future is None:
-                    raise ProtocolError(
-                        f"{self.url} answered a request mcpls never sent (id {message['id']!r})"
-                    )
-                if not future.done():
-                    future.set_result(message)
-            elif isinstance(message.get("method"), str):
-                task = asyncio.create_task(self._handle_server_message(message))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            else:
-                raise ProtocolError(f"{self.url} sent a malformed JSON-RPC message")
-
-    async def _handle_server_message(self, message: Message) -> None:
-        reply = await self._on_server_message(message)
-        if reply is not None:
-            try:
-                await self.send(reply)
-            except (ConnectionFailed, ProtocolError, AuthRequired, SessionExpired) as exc:
-                self._log("warning", f"could not answer the server's {message['method']}: {exc}")
+        self._router.dispatch(data, self.send)
 
     async def _listen(self) -> None:
         """The optional GET stream for messages the server sends unprompted."""

@@ -13,10 +13,10 @@ import contextlib
 import json
 import os
 from collections.abc import Callable
-from typing import Any
 
 from mcpls.errors import ConnectionFailed, ProtocolError
-from mcpls.transport import LogSink, Message, ServerMessageHandler, is_response
+from mcpls.transport import LogSink, Message, ServerMessageHandler
+from mcpls.transport.router import Router
 
 TERMINATE_GRACE_S = 2.0
 # Lines longer than this are not JSON-RPC we can use; asyncio's default limit is 64 KiB.
@@ -54,8 +54,7 @@ class StdioTransport:
         self._on_exit = on_exit
         self._name = name
         self._process: asyncio.subprocess.Process | None = None
-        self._pending: dict[Any, asyncio.Future[Message]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._router = Router(on_server_message, log_sink, f"the {name} server")
         self._closing = False
         self._write_lock = asyncio.Lock()
 
@@ -76,8 +75,8 @@ class StdioTransport:
                 f"cannot start {self.command!r}: {exc.strerror or exc}"
                 " (check command, cwd and PATH in the server's settings)"
             ) from None
-        self._spawn(self._read_stdout())
-        self._spawn(self._read_stderr())
+        self._router.spawn(self._read_stdout())
+        self._router.spawn(self._read_stderr())
 
     def session_started(self, protocol_version: str) -> None:
         """stdio has no per-request version header."""
@@ -86,13 +85,12 @@ class StdioTransport:
         """A stdio session is the process itself."""
 
     async def request(self, message: Message) -> Message:
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[message["id"]] = future
+        future = self._router.expect(message["id"])
         try:
             await self.send(message)
             return await future
         finally:
-            self._pending.pop(message["id"], None)
+            self._router.forget(message["id"])
 
     async def send(self, message: Message) -> None:
         process = self._process
@@ -121,20 +119,12 @@ class StdioTransport:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
-        for task in list(self._tasks):
-            task.cancel()
+        self._router.close()
 
     # -- internals ----------------------------------------------------------------------
 
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _fail_pending(self, error: Exception) -> None:
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(error)
+        self._router.fail_all(error)
 
     async def _read_stdout(self) -> None:
         assert self._process is not None
@@ -162,7 +152,11 @@ class StdioTransport:
             message = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
             message = None
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        try:
+            if not isinstance(message, dict):
+                raise ProtocolError("not a JSON object")
+            self._router.dispatch(message, self.send)
+        except ProtocolError:
             shown = line[:120].decode("utf-8", "replace").strip()
             error = ProtocolError(
                 f"the {self._name} server wrote something that is not JSON-RPC on stdout: "
@@ -170,23 +164,6 @@ class StdioTransport:
             )
             self._log("warning", error.message)
             self._fail_pending(error)
-            return
-        if is_response(message):
-            future = self._pending.get(message["id"])
-            if future is not None and not future.done():
-                future.set_result(message)
-            else:
-                self._log("debug", f"answer to an unknown request id {message['id']!r} ignored")
-        elif isinstance(message.get("method"), str):
-            self._spawn(self._answer(message))
-        else:
-            self._fail_pending(ProtocolError(f"the {self._name} server sent malformed JSON-RPC"))
-
-    async def _answer(self, message: Message) -> None:
-        reply = await self._on_server_message(message)
-        if reply is not None:
-            with contextlib.suppress(ConnectionFailed):
-                await self.send(reply)
 
     async def _read_stderr(self) -> None:
         assert self._process is not None
