@@ -27,8 +27,9 @@ def _setup_logging(level: str, log_file: str | None) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # pygls logs every message body at debug level: never let it print tokens.
-    logging.getLogger("pygls").setLevel(max(root.level, logging.INFO))
+    # pygls logs every message body, and the editor's initialization options (which may
+    # hold a client secret from the settings), at info level: never let it print them.
+    logging.getLogger("pygls").setLevel(max(root.level, logging.WARNING))
     handler.addFilter(_ExpectedRpcErrors())
 
 

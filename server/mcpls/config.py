@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ _HTTP_TYPES = {"http", "streamable-http"}
 _STDIO_TYPES = {"stdio"}
 _TOKEN_STORAGE = ("auto", "keyring", "file")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
 _SERVER_KEYS = {
     "type",
@@ -124,6 +125,15 @@ class ConfigError:
 
 
 @dataclass(frozen=True)
+class AuthPolicy:
+    """The global settings that the OAuth of every server depends on."""
+
+    callback_host: str = "127.0.0.1"
+    allow_insecure_loopback: bool = False
+    client_metadata_document_url: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything mcpls was configured with, merged from every source."""
 
@@ -134,6 +144,15 @@ class Settings:
     allow_insecure_loopback: bool = False
     log_level: LogLevel = "info"
     warnings: tuple[str, ...] = ()
+
+    @property
+    def policy(self) -> AuthPolicy:
+        """What a server's OAuth needs of the global settings."""
+        return AuthPolicy(
+            callback_host=self.callback_host,
+            allow_insecure_loopback=self.allow_insecure_loopback,
+            client_metadata_document_url=self.client_metadata_document_url,
+        )
 
 
 class _Invalid(Exception):
@@ -194,6 +213,11 @@ def _oauth(where: str, raw: object) -> OAuthConfig:
             if key == "clientSecret" and not isinstance(value, str):
                 raise _Invalid(f"{here}: expected a string")
             values[key] = _string(here, value)
+            if key == "callbackHost" and value not in _LOOPBACK_HOSTS:
+                raise _Invalid(
+                    f"{here}: expected 127.0.0.1, localhost or ::1 (the sign-in callback "
+                    f"listens on this machine only), got {_describe(value)}"
+                )
         elif kind == "list":
             values[key] = _strings(here, value)
         elif kind == "port":
@@ -341,8 +365,11 @@ def _check_global(key: str, value: object) -> str | None:
         return f"logLevel: expected one of {', '.join(_LOG_LEVELS)}, got {_describe(value)}"
     if key == "allowInsecureLoopback" and not isinstance(value, bool):
         return f"allowInsecureLoopback: expected true or false, got {_describe(value)}"
-    if key == "callbackHost" and (not isinstance(value, str) or not value):
-        return f"callbackHost: expected a host name, got {_describe(value)}"
+    if key == "callbackHost" and value not in _LOOPBACK_HOSTS:
+        return (
+            "callbackHost: expected 127.0.0.1, localhost or ::1 (the sign-in callback listens "
+            f"on this machine only), got {_describe(value)}"
+        )
     if key == "clientMetadataDocumentUrl" and (
         not isinstance(value, str) or urlsplit(value).scheme != "https" or not urlsplit(value).path
     ):
@@ -392,6 +419,30 @@ def merge(*sources: tuple[str, object]) -> Settings:
         log_level=values.get("logLevel", "info"),
         warnings=tuple(warnings),
     )
+
+
+def load(
+    user_file: tuple[str, object],
+    initialization_options: object,
+    editor_settings: object,
+    *,
+    warnings: tuple[str, ...] = (),
+) -> Settings:
+    """All three sources merged, later wins: the user file (`(path, parsed)`), the
+    editor's `initializationOptions`, its `workspace/didChangeConfiguration` settings.
+
+    Both of the last come from the editor's settings: when the newer defines servers, its
+    list replaces the initial one whole, so a server removed in the editor is removed here.
+    """
+    initial = initialization_options
+    if defines_servers(editor_settings):
+        initial = without_servers(initial)
+    merged = merge(
+        user_file,
+        ("initializationOptions", initial),
+        ("workspace/didChangeConfiguration", editor_settings),
+    )
+    return replace(merged, warnings=(*warnings, *merged.warnings))
 
 
 def user_settings_path() -> Path:

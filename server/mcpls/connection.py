@@ -16,11 +16,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from mcpls.config import ConfigError, ServerConfig
-from mcpls.errors import AuthRequired, ConnectionFailed, McplsError, Other, RequestTimeout
+from mcpls.errors import (
+    AuthRequired,
+    ConfigInvalid,
+    ConnectionFailed,
+    InsufficientScope,
+    InternalError,
+    McplsError,
+    NothingToDo,
+    RequestTimeout,
+    SignInExpired,
+)
 from mcpls.protocol import McpSession, ServerHooks
 from mcpls.transport import Transport
+from mcpls.transport.stdio import describe_exit
 
-if TYPE_CHECKING:  # httpx and authlib load only when an HTTP server is configured
+if TYPE_CHECKING:  # for types only: httpx and authlib load when an HTTP server needs them
     from mcpls.auth.session import OAuthSession, OpenUrl
 
 log = logging.getLogger(__name__)
@@ -33,6 +44,7 @@ Event = Literal[
     "failed",  # transport, protocol or configuration failure
     "disable",  # the person (or a config change) turned it off
     "authenticate",  # an interactive login started (OAuth issue)
+    "more_scope",  # one request needs more permission (403 insufficient_scope)
 ]
 
 TRANSITIONS: dict[tuple[State, Event], State] = {
@@ -48,6 +60,10 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     ("connected", "disable"): "disabled",
     ("connected", "enable"): "connecting",  # restart
     ("connected", "authenticate"): "authenticating",  # step-up or a new account
+    # Step-up: that request failed; the session and every other tool keep working.
+    ("connected", "more_scope"): "connected",
+    ("connecting", "more_scope"): "authRequired",  # the handshake itself needs more
+    ("authenticating", "more_scope"): "authRequired",
     ("authRequired", "enable"): "connecting",
     ("authRequired", "disable"): "disabled",
     ("authRequired", "authenticate"): "authenticating",
@@ -75,6 +91,16 @@ def next_state(state: State, event: Event) -> State:
         return TRANSITIONS[(state, event)]
     except KeyError:
         raise InvalidTransition(f"{event!r} is not possible in state {state!r}") from None
+
+
+def event_for(state: State, error: McplsError) -> Event:
+    """The state machine's event for a failure: every failure moves the state, decided on
+    the error's type and kind alone."""
+    if isinstance(error, InsufficientScope):
+        return "more_scope"
+    if error.kind == "authRequired":
+        return "auth_required"
+    return "failed"
 
 
 # Automatic sign-ins for one operation (step-up with allowAutoReauthentication).
@@ -159,15 +185,19 @@ class Connection:
 
     def _move(self, event: Event, error: McplsError | None = None) -> None:
         self.state = next_state(self.state, event)
-        self.error = StatusError(error.kind, error.message) if error is not None else None
+        if event != "more_scope" or self.state != "connected":
+            self.error = StatusError(error.kind, error.message) if error is not None else None
         self._on_change(self)
+
+    def _failed(self, error: McplsError) -> None:
+        self._move(event_for(self.state, error), error)
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         """Connect if enabled; report an invalid configuration as an error."""
         if isinstance(self.config, ConfigError):
-            self._move("failed", Other(self.config.message))
+            self._move("failed", ConfigInvalid(self.config.message))
             return
         if not self.config.enabled:
             return
@@ -185,11 +215,17 @@ class Connection:
             )
             self.session = session
             try:
+                if self.oauth is not None:
+                    await self.oauth.load()
                 await session.transport.open()
                 await session.initialize()
                 self.tools = await session.list_tools()
             except McplsError as exc:
                 await self._fail(exc)
+                return
+            except Exception as exc:  # a bug must not leave the server "connecting"
+                log.exception("connecting to %s", self.name)
+                await self._fail(InternalError.wrap(exc, "connecting"))
                 return
             self._attempt = 0
             self._move("connected")
@@ -198,13 +234,13 @@ class Connection:
         await self._close_session()
         if isinstance(exc, AuthRequired):
             if self.oauth is not None:
-                self.oauth.note_challenge(exc.www_authenticate)
+                exc = self.oauth.classify(exc)
             first = self.state == "connecting"
-            self._move("auth_required", _auth_message(self.name, exc, self.oauth))
-            if first:
+            self._failed(_auth_message(self.name, exc))
+            if first and self.state == "authRequired":
                 self._on_auth_required(self)
             return
-        self._move("failed", exc)
+        self._failed(exc)
         if isinstance(exc, ConnectionFailed):
             self._schedule_retry()
 
@@ -231,8 +267,6 @@ class Connection:
 
     def process_exited(self, returncode: int) -> None:
         """A stdio server died on its own: report it and restart with backoff."""
-        from mcpls.transport.stdio import describe_exit
-
         if self.state != "connected":
             return  # while connecting, the failed handshake reports it already
         self.tools = None
@@ -283,13 +317,15 @@ class Connection:
     async def authenticate(self, open_url: OpenUrl, *, announce: Callable[[str], None]) -> None:
         """Sign in (a person asked, or allowAutoReauthentication); a second call joins the
         first rather than opening another browser tab."""
+        if isinstance(self.config, ConfigError):
+            raise ConfigInvalid(f"{self.name} cannot sign in: {self.config.message}")
         if self.oauth is None:
             reason = (
                 "it is a local (stdio) server"
                 if self.config.transport == "stdio"
                 else "its settings give an Authorization header"
             )
-            raise Other(f"{self.name} does not use OAuth: {reason}")
+            raise NothingToDo(f"{self.name} does not use OAuth: {reason}")
         if self._login is None or self._login.done():
             self._login = asyncio.create_task(self._sign_in(open_url, announce))
         login = self._login
@@ -310,12 +346,16 @@ class Connection:
         except asyncio.CancelledError:
             self._move("auth_required", AuthRequired(f"{self.name}: sign-in cancelled"))
             raise
-        except ConnectionFailed as exc:
-            self._move("failed", exc)
-            raise
         except McplsError as exc:
-            self._move("auth_required", exc)
+            # A refusal or a broken store leaves the server needing a sign-in (the person
+            # can fix and retry); an unreachable server is an error with retries.
+            self._move("failed" if isinstance(exc, ConnectionFailed) else "auth_required", exc)
             raise
+        except Exception as exc:  # a bug must not leave the server "authenticating"
+            log.exception("signing in to %s", self.name)
+            error = InternalError.wrap(exc, "signing in")
+            self._move("auth_required", error)
+            raise error from None
         # A new MCP session: the old one may hold the old identity (issue: stale sessions).
         await self._connect()
         if self.state == "error" and self.error is not None:
@@ -326,18 +366,19 @@ class Connection:
     def complete_authentication(self, redirect_url: str) -> asyncio.Task[None]:
         """The pasted redirect URL of the pending sign-in; returns the sign-in to await."""
         if self.oauth is None or self._login is None or self._login.done():
-            raise Other(f"{self.name} has no sign-in waiting; call mcp/authenticate first")
+            raise NothingToDo(f"{self.name} has no sign-in waiting; call mcp/authenticate first")
         self.oauth.complete(redirect_url)
         return self._login
 
     async def logout(self, *, forget_client: bool) -> None:
-        """Tokens deleted (and revoked where possible); the server is disabled."""
+        """The session ended (its DELETE still carries the token), then the tokens revoked
+        where possible and deleted; the server is disabled."""
         if self.oauth is None:
-            raise Other(f"{self.name} does not use OAuth; there is nothing to sign out of")
+            raise NothingToDo(f"{self.name} does not use OAuth; there is nothing to sign out of")
         if self._login is not None and not self._login.done():
             self._login.cancel()
-        await self.oauth.logout(forget_client=forget_client)
         await self.disable()
+        await self.oauth.logout(forget_client=forget_client)
         self._on_change(self)  # already disabled: the signed-out auth still needs a push
 
     # -- what the transport hands up ---------------------------------------------------
@@ -400,12 +441,22 @@ class Connection:
         try:
             return await call
         except AuthRequired as exc:
-            await self._fail(exc)
-            raise
+            classified = self.oauth.classify(exc) if self.oauth is not None else exc
+            if isinstance(classified, InsufficientScope) and self.state == "connected":
+                # Step-up: only this request fails; the session and the other tools stay.
+                self._failed(classified)
+                raise classified from None
+            await self._fail(classified)
+            raise _auth_message(self.name, classified) from None
         except ConnectionFailed as exc:
             if self.state == "connected" and not _is_timeout(exc):
                 await self._fail(exc)
             raise
+        except McplsError:
+            raise
+        except Exception as exc:  # a bug: the request gets an answer, the log the details
+            log.exception("request to %s", self.name)
+            raise InternalError.wrap(exc, f"talking to {self.name}") from None
 
     def _with_tool_refresh(self, hooks: ServerHooks) -> ServerHooks:
         return ServerHooks(
@@ -435,14 +486,9 @@ class Connection:
             self._on_change(self)
 
 
-def _auth_message(name: str, exc: AuthRequired, oauth: OAuthSession | None) -> McplsError:
-    from mcpls.auth.session import SignInExpired
-
-    if oauth is None or isinstance(exc, SignInExpired):
+def _auth_message(name: str, exc: AuthRequired) -> AuthRequired:
+    if isinstance(exc, SignInExpired | InsufficientScope):
         return exc
-    if oauth.required_scopes and exc.status_code == 403:
-        scopes = " ".join(oauth.required_scopes)
-        return AuthRequired(f"{name} needs more permissions ({scopes}): authenticate again")
     return AuthRequired(f"{name} needs you to sign in (HTTP {exc.status_code})")
 
 

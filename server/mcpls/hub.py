@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from mcpls.config import ConfigError, ServerConfig, Settings
 from mcpls.connection import Connection
+from mcpls.errors import quote
 from mcpls.protocol import ElicitationHandler, ServerHooks
 from mcpls.transport import Transport
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for types only: the OAuth stack loads when a server needs it
     from mcpls.auth.session import OAuthSession, OpenUrl
-    from mcpls.auth.store import TokenStore
+    from mcpls.store.layered import KeychainStore
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,9 @@ class UnknownServer(LookupError):
     """No server of that name is configured."""
 
     def __init__(self, name: str, known: list[str]) -> None:
-        listed = ", ".join(sorted(known)) or "none are configured"
-        super().__init__(f"no MCP server named {name!r} (configured: {listed})")
+        listed = ", ".join(quote(k, 60) for k in sorted(known)[:20]) or "none are configured"
+        more = f" and {len(known) - 20} more" if len(known) > 20 else ""
+        super().__init__(f"no MCP server named {quote(name, 60)} (configured: {listed}{more})")
         self.name = name
 
 
@@ -48,7 +50,7 @@ class Hub:
         self._on_status = on_status
         self._auto_open = auto_open
         self._on_auth_required = on_auth_required
-        self._store: TokenStore | None = None
+        self._store: KeychainStore | None = None
         self._user_log = user_log
         self._roots = roots
         self.elicit = elicit
@@ -59,8 +61,16 @@ class Hub:
     # -- settings -----------------------------------------------------------------------
 
     async def apply(self, settings: Settings) -> None:
-        """Connect added servers, stop removed ones, restart changed ones; leave the rest."""
+        """Connect added servers, stop removed ones, restart changed ones; leave the rest.
+
+        A server is changed when the options derived for it changed: its own settings, or
+        the global ones its OAuth uses; a new `tokenStorage` opens a new store, so every
+        server that signs in restarts on it."""
+        storage_changed = settings.token_storage != self.settings.token_storage
+        old_policy = self.settings.policy
         self.settings = settings
+        if storage_changed:
+            self._store = None
         for warning in settings.warnings:
             self._user_log("warning", warning)
         removed = [name for name in self.connections if name not in settings.servers]
@@ -72,7 +82,9 @@ class Hub:
         for name, config in settings.servers.items():
             current = self.connections.get(name)
             if current is not None and current.config == config:
-                continue
+                uses_oauth = current.oauth is not None
+                if not uses_oauth or (not storage_changed and old_policy == settings.policy):
+                    continue
             if current is not None:
                 await current.stop()
             connection = self._new_connection(config)
@@ -102,12 +114,12 @@ class Hub:
         return connection
 
     @property
-    def store(self) -> TokenStore:
-        """The token store, opened on first use (the keychain is slow to load)."""
+    def store(self) -> KeychainStore:
+        """The token store, opened on first use (keyring is slow to import: start-up)."""
         if self._store is None:
-            from mcpls.auth.store import TokenStore
+            from mcpls.store.layered import KeychainStore
 
-            self._store = TokenStore(self.settings.token_storage, log=self._user_log)
+            self._store = KeychainStore(self.settings.token_storage, log=self._user_log)
         return self._store
 
     def _oauth_for(self, config: ServerConfig | ConfigError) -> OAuthSession | None:
@@ -116,11 +128,12 @@ class Hub:
             return None
         if config.has_authorization_header:
             return None
+        # Imported here for start-up: httpx and authlib load only when a server needs OAuth.
         from mcpls.auth.session import OAuthSession
 
         return OAuthSession(
             config,
-            self.settings,
+            self.settings.policy,
             self.store,
             log=lambda level, text: self._user_log(level, f"[{config.name}] {text}"),
         )
@@ -139,6 +152,7 @@ class Hub:
         assert isinstance(config, ServerConfig)
         session = connection.session_handler
         if config.transport == "stdio":
+            # Imported here for start-up, like the HTTP transport below (httpx is slow).
             from mcpls.transport.stdio import StdioTransport
 
             assert config.command is not None
@@ -160,7 +174,7 @@ class Hub:
             on_server_message=session,
             log_sink=connection.log,
             headers=dict(config.headers),
-            auth=connection.oauth,
+            auth=connection.oauth.auth if connection.oauth is not None else None,
         )
 
     # -- status -------------------------------------------------------------------------

@@ -14,7 +14,20 @@ from mcpls.connection import (
     InvalidTransition,
     State,
     backoff_delay,
+    event_for,
     next_state,
+)
+from mcpls.errors import (
+    AuthRequired,
+    ConfigInvalid,
+    ConnectionFailed,
+    InsufficientScope,
+    InternalError,
+    McplsError,
+    ProtocolError,
+    SecurityRefusal,
+    SignInExpired,
+    StorageFailed,
 )
 
 EXPECTED: dict[tuple[str, str], str] = {
@@ -44,6 +57,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("error", "auth_required"): "authRequired",
     ("error", "authenticate"): "authenticating",
     ("disabled", "authenticate"): "authenticating",
+    ("connected", "more_scope"): "connected",
+    ("connecting", "more_scope"): "authRequired",
+    ("authenticating", "more_scope"): "authRequired",
 }
 
 
@@ -74,3 +90,27 @@ def test_a_401_never_loops_back_to_connecting_by_itself() -> None:
 def test_backoff_doubles_and_caps() -> None:
     assert [backoff_delay(n) for n in range(4)] == [1.0, 2.0, 4.0, 8.0]
     assert backoff_delay(30) == BACKOFF_MAX_S
+
+
+@pytest.mark.parametrize(
+    ("error", "event"),
+    [
+        (InsufficientScope("more", required_scopes=("a",)), "more_scope"),
+        (AuthRequired("sign in"), "auth_required"),
+        (SignInExpired("expired"), "auth_required"),
+        (ConnectionFailed("down"), "failed"),
+        (ProtocolError("garbage"), "failed"),
+        (StorageFailed("disk full"), "failed"),
+        (SecurityRefusal("foreign"), "failed"),
+        (ConfigInvalid("field"), "failed"),
+        (InternalError("bug"), "failed"),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, McplsError) else str(value),
+)
+def test_every_failure_moves_the_state(error: McplsError, event: Event) -> None:
+    # Issue 6 #7: a pure mapping from the error to an event, so no failure can leave a
+    # server stuck in connecting or authenticating.
+    for state in ("connecting", "connected", "authenticating"):
+        assert event_for(state, error) == event
+        if (state, event) in TRANSITIONS:
+            assert next_state(state, event) in ("connected", "authRequired", "error")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcpls.errors import quote
+
 
 class InvalidParams(ValueError):
     """The editor sent params that do not fit the method (schemas/methods/)."""
@@ -18,7 +20,9 @@ def params_object(method: str, params: object, allowed: set[str]) -> dict[str, A
     unknown = sorted(set(params) - allowed)
     if unknown:
         expected = ", ".join(sorted(allowed)) or "nothing"
-        raise InvalidParams(f"{method}: unknown parameter {unknown[0]!r} (expected {expected})")
+        raise InvalidParams(
+            f"{method}: unknown parameter {quote(unknown[0], 60)} (expected {expected})"
+        )
     return params
 
 

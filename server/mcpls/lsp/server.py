@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import json
 import logging
 import os
 import sys
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import cattrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcParseError
 from pygls.io_ import StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import (
@@ -27,10 +27,11 @@ from pygls.protocol.language_server import lsp_method
 
 from mcpls import __version__, config
 from mcpls.connection import Connection, NotConnected
-from mcpls.errors import McplsError, RequestTimeout
+from mcpls.errors import InternalError, McplsError, RequestTimeout
 from mcpls.hub import Hub, UnknownServer
 from mcpls.lsp import params as p
 from mcpls.lsp.progress import Progress
+from mcpls.lsp.prompts import PromptState
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ _LOG_TYPES = {
     "debug": types.MessageType.Log,
 }
 _LEVEL_RANK = {"debug": 0, "info": 1, "warning": 2, "error": 3}
+# A server name longer than this is not echoed back in error data (it is not configured).
+MAX_ECHOED_NAME = 256
 T = TypeVar("T")
 
 
@@ -57,6 +60,13 @@ def raw_converter() -> cattrs.Converter:
     converter: cattrs.Converter = default_converter()  # type: ignore[no-untyped-call]
 
     def keep(obj: dict[str, Any], cls: type[Any]) -> Any:
+        if cls is JsonRPCNotification and "method" not in obj and "error" in obj:
+            # An error answer with a null id (JSON-RPC 2.0 §5: to a message that could not
+            # be parsed): an answer to nothing, not a notification.
+            return converter.structure(obj, types.ResponseErrorMessage)
+        # JSON-RPC 2.0 §4: `params` MAY be omitted; every request still gets an answer.
+        if cls is not JsonRPCResponseMessage:
+            obj = {"params": None, **obj}
         return cls(**obj)
 
     for message_type in (JsonRPCRequestMessage, JsonRPCNotification, JsonRPCResponseMessage):
@@ -104,6 +114,7 @@ class McplsServer(LanguageServer):
             on_auth_required=self.offer_sign_in,
         )
         self._prompts: set[asyncio.Task[None]] = set()
+        self.prompt_memory = PromptState(log=self.user_log)
         # Progress tokens whose Cancel button cancels a request (the sign-in).
         self.cancellable: dict[str | int, asyncio.Task[Any]] = {}
         self.initialization_options: object = None
@@ -168,12 +179,10 @@ class McplsServer(LanguageServer):
         task.add_done_callback(self._prompts.discard)
 
     async def _offer_sign_in(self, connection: Connection) -> None:
-        from mcpls.auth.store import PromptState
-
         key = connection.config.url or connection.name
-        prompts = PromptState()
-        if prompts.shown(key):
-            return
+        prompts = self.prompt_memory
+        if prompts.shown(key) or connection.state != "authRequired":
+            return  # asked before, or the person already started the sign-in
         prompts.mark_shown(key)
         answer = await self.window_show_message_request_async(
             types.ShowMessageRequestParams(
@@ -185,7 +194,11 @@ class McplsServer(LanguageServer):
                 ],
             )
         )
-        if answer is not None and answer.title == "Authenticate":
+        if (
+            answer is not None
+            and answer.title == "Authenticate"
+            and connection.state == "authRequired"  # not signed in meanwhile
+        ):
             try:
                 await connection.authenticate(self.open_url, announce=lambda url: None)
             except McplsError as exc:
@@ -196,25 +209,34 @@ class McplsServer(LanguageServer):
         return await Progress.start(self, token, title)
 
     def settings(self) -> config.Settings:
-        """All three sources merged, later wins."""
+        """All three sources merged, later wins (`config.load`)."""
         user_file, warnings = config.read_user_file()
-        initial = self.initialization_options
-        if config.defines_servers(self.editor_settings):
-            # Both come from the editor's settings: the newer list replaces the older one
-            # whole, so a server removed in the editor is removed here.
-            initial = config.without_servers(initial)
-        merged = config.merge(
+        return config.load(
             (str(config.user_settings_path()), user_file),
-            ("initializationOptions", initial),
-            ("workspace/didChangeConfiguration", self.editor_settings),
+            self.initialization_options,
+            self.editor_settings,
+            warnings=tuple(warnings),
         )
-        return dataclasses.replace(merged, warnings=(*warnings, *merged.warnings))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """A message from the editor that could not be read: a JSON-RPC parse error back
+        (JSON-RPC 2.0 §5.1, id null) and a line in the log, never a pop-up."""
+        if isinstance(error, json.JSONDecodeError | UnicodeDecodeError):
+            log.warning("the editor sent a message that is not JSON; answered with a parse error")
+            self.protocol._send_response(
+                None,  # type: ignore[arg-type]
+                error=types.ResponseError(
+                    code=JsonRpcParseError.CODE, message="mcpls could not parse that message"
+                ),
+            )
+            return
+        log.error("could not handle a message from the editor: %s", type(error).__name__)
 
 
 def _error(exc: Exception, server: str | None = None) -> JsonRpcException:
     """Map a failure to a JSON-RPC error whose `data.kind` is the contract's."""
     data: dict[str, Any] = {}
-    if server is not None:
+    if server is not None and len(server) <= MAX_ECHOED_NAME:
         data["server"] = server
     if isinstance(exc, p.InvalidParams | UnknownServer):
         return JsonRpcInvalidParams(message=str(exc), data={**data, "kind": "invalidParams"})
@@ -242,6 +264,9 @@ async def _answer(server: str | None, call: Awaitable[T]) -> T:
         raise
     except (McplsError, p.InvalidParams, UnknownServer) as exc:
         raise _error(exc, server) from None
+    except Exception as exc:  # a bug: the editor still gets an answer, the log the details
+        log.exception("handling a request for %s", server)
+        raise _error(InternalError.wrap(exc, "handling the request"), server) from None
 
 
 def create_server() -> McplsServer:
