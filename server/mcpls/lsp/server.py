@@ -184,25 +184,32 @@ class McplsServer(LanguageServer):
         if prompts.shown(key) or connection.state != "authRequired":
             return  # asked before, or the person already started the sign-in
         prompts.mark_shown(key)
-        answer = await self.window_show_message_request_async(
-            types.ShowMessageRequestParams(
-                type=types.MessageType.Info,
-                message=f"{connection.name} needs you to sign in",
-                actions=[
-                    types.MessageActionItem("Authenticate"),
-                    types.MessageActionItem("Not now"),
-                ],
+        try:
+            answer = await self.window_show_message_request_async(
+                types.ShowMessageRequestParams(
+                    type=types.MessageType.Info,
+                    message=f"{connection.name} needs you to sign in",
+                    actions=[
+                        types.MessageActionItem("Authenticate"),
+                        types.MessageActionItem("Not now"),
+                    ],
+                )
             )
-        )
-        if (
-            answer is not None
-            and answer.title == "Authenticate"
-            and connection.state == "authRequired"  # not signed in meanwhile
-        ):
-            try:
-                await connection.authenticate(self.open_url, announce=lambda url: None)
-            except McplsError as exc:
-                self.user_log("warning", f"[{connection.name}] sign-in failed: {exc.message}")
+        except JsonRpcException as exc:  # an editor without message requests (Helix)
+            self.user_log("info", f"[{connection.name}] needs you to sign in ({exc.message})")
+            return
+        if answer is None or answer.title != "Authenticate":
+            return
+        if connection.state != "authRequired":
+            # Answered after the person signed in (or started to) another way.
+            self.user_log(
+                "info", f"[{connection.name}] already {connection.state}: not asked again"
+            )
+            return
+        try:
+            await connection.authenticate(self.open_url, announce=lambda url: None)
+        except McplsError as exc:
+            self.user_log("warning", f"[{connection.name}] sign-in failed: {exc.message}")
 
     async def progress_for(self, token: object, title: str) -> Progress:
         """`$/progress` on the editor's token, or one we create, or none at all."""
