@@ -39,8 +39,10 @@ class Editor:
         self.secrets: set[str] = set()
         self.log_file: Path | None = None
         self.prompts: list[str] = []
-        # What the person picks in the one-time "needs you to sign in" prompt.
+        # What the person picks in the one-time "needs you to sign in" prompt, and when
+        # (set `prompt_gate` to hold the answer until the test sets it).
         self.prompt_answer: str | None = "Not now"
+        self.prompt_gate: asyncio.Event | None = None
         # What the person's browser does with a sign-in page (None: nothing, tab left open).
         self.browse: Callable[[str], Awaitable[bool]] | None = None
         self._changed = asyncio.Condition()
@@ -153,6 +155,8 @@ async def start_editor(
         async with editor._changed:
             editor.prompts.append(params.message)
             editor._changed.notify_all()
+        if editor.prompt_gate is not None:
+            await editor.prompt_gate.wait()
         answer = editor.prompt_answer
         return types.MessageActionItem(title=answer) if answer else None
 

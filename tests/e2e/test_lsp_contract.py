@@ -141,7 +141,7 @@ async def test_malformed_params_get_invalid_params_and_the_server_keeps_serving(
             await editor.raw_request(method, params)
         assert error_data(caught.value)["kind"] == "invalidParams", method
         assert method in str(caught.value) or "nope" in str(caught.value)
-    with pytest.raises(JsonRpcInvalidParams, match="configured: py"):
+    with pytest.raises(JsonRpcInvalidParams, match="configured: 'py'"):
         await editor.raw_request("mcp/listTools", {"server": "nope"})
     with pytest.raises(JsonRpcMethodNotFound):
         await editor.raw_request("mcp/doesNotExist", {})

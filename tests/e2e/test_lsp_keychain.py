@@ -110,10 +110,14 @@ async def test_tokens_live_in_the_keychain_not_in_a_file(
     tokens = json.loads(stored[key])["value"]
     assert tokens["access_token"]
     assert tokens["refresh_token"]
-    assert f"client|{py_oauth_server.issuer}" in stored  # the DCR registration too
-    # No mcpls file on disk: neither in the session's data dir (where gnome-keyring keeps
-    # its own encrypted keyring) nor in the test's own XDG data dir.
-    assert data_files(data_home / "mcpls", isolated_dirs / "data") == []
+    # The DCR registration too, under its redirect URI.
+    assert any(k.startswith(f"client|{py_oauth_server.issuer}|http://127.0.0.1:") for k in stored)
+    # No secret on disk: neither in the session's data dir (where gnome-keyring keeps its
+    # own encrypted keyring) nor in the test's own XDG data dir. What is not secret (the
+    # discovered metadata) lives in private files under state/, never in the keychain.
+    on_disk = data_files(data_home / "mcpls", isolated_dirs / "data")
+    assert [p for p in on_disk if p.parent.name != "state"] == []
+    assert token_values([p.read_text() for p in on_disk]) == set()
     assert not any(FILE_WARNING in line for line in editor.log), editor.log
     await editor.client.shutdown_session()
 

@@ -173,8 +173,18 @@ async def test_step_up_asks_for_the_union_of_scopes(
             "mcp/callTool", {"server": "svc", "name": "admin_echo", "arguments": {"text": "x"}}
         )
     assert error_data(caught.value)["kind"] == "authRequired"
-    status = await editor.wait_for_state("svc", "authRequired")
+    assert "mcp:admin" in str(caught.value)
+    # Only that call failed: the server stays connected, its session and other tools too.
+    await editor.wait_until(lambda: "requiredScopes" in editor.latest("svc")["auth"])
+    status = editor.latest("svc")
+    assert status["state"] == "connected"
     assert "mcp:admin" in status["auth"]["requiredScopes"]
+    sessions = (await py_oauth_server.stats())["sessions"]
+    result = await editor.request(
+        "mcp/callTool", {"server": "svc", "name": "echo", "arguments": {"text": "still"}}
+    )
+    assert result["content"][0]["text"] == "still"
+    assert (await py_oauth_server.stats())["sessions"] == sessions
     status = await editor.request("mcp/authenticate", {"server": "svc"})
     assert status["state"] == "connected"
     assert set(status["auth"]["scopes"]) >= granted | {"mcp:admin"}

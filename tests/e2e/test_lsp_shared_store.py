@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from mcpls.auth.discovery import canonical_resource
-from mcpls.auth.store import TokenStore
+from mcpls.store import Store
+from mcpls.store.layered import KeychainStore
 from peers.oauth.browser import authorize_in_browser
 
 Factory = Callable[..., Any]
@@ -49,9 +50,9 @@ async def echo(editor: Any, text: str) -> None:
     assert not result.get("isError")
 
 
-async def until_due(store: TokenStore, resource: str, issuer: str) -> None:
+async def until_due(store: Store, resource: str, issuer: str) -> None:
     """Until the token last stored (by either process) is due for a refresh."""
-    tokens = store.load_tokens(resource, issuer)
+    tokens = await store.load_tokens(resource, issuer)
     assert tokens is not None
     assert tokens.obtained_at is not None
     assert tokens.expires_at is not None
@@ -91,7 +92,7 @@ async def test_two_processes_share_rotating_refresh_tokens(
     assert b.shown_documents == []
     assert b.prompts == []
 
-    store = TokenStore("file")  # a third process (say `mcpls login`), same store
+    store = KeychainStore("file")  # a third process (say `mcpls login`), same store
     resource = canonical_resource(oidc.mcp_url)
     due_steps = 0
     for round_ in range(ROUNDS):

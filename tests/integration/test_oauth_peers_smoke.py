@@ -381,6 +381,8 @@ async def test_py_sdk_peer_signs_in_and_serves_mcp(
             {"endpoint": "token", "grant_type": "authorization_code", "resource": server.mcp_url},
         ],
         "revocations": 0,
+        "sessions": 2,
+        "deletes": [],
     }
 
 

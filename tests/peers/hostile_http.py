@@ -13,13 +13,20 @@ Run as `python tests/peers/hostile_http.py --port P`; it listens on 127.0.0.1 on
 - `/evil/<kind>/mcp`  401 leading to hostile OAuth metadata (resource metadata at
                    `/evil/<kind>/prm`, authorization server `/evil/<kind>/as`):
                    `javascript` and `file` authorization endpoints, a `foreign` protected
-                   resource, an AS that names another `issuer`, one with `nopkce`
+                   resource, an AS that names another `issuer`, one with `nopkce`;
+                   `httpissuer` (a plain-http issuer elsewhere), `httpendpoint` (a plain-http
+                   token endpoint elsewhere), `flaky` (the challenge's metadata URL answers
+                   503, the well-known one works), `moved` (metadata URLs redirect),
+                   `pkjwt` (registration answers with `private_key_jwt`), `huge` (5 MB of
+                   authorization server metadata)
+- `/trickle`       200, then one byte every half second for a minute
 - `GET /_requests` every request received so far (method, path, headers, body), oldest first
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -154,11 +161,52 @@ async def evil_mcp(request: Request) -> Response:
     )
 
 
-async def evil_prm(request: Request) -> Response:
-    kind = request.path_params["kind"]
+def prm_document(request: Request, kind: str) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
     resource = "https://evil.example/mcp" if kind == "foreign" else f"{base}/evil/{kind}/mcp"
-    return JSONResponse({"resource": resource, "authorization_servers": [f"{base}/evil/{kind}/as"]})
+    issuer = "http://auth.example.test/as" if kind == "httpissuer" else f"{base}/evil/{kind}/as"
+    return {"resource": resource, "authorization_servers": [issuer]}
+
+
+async def evil_prm(request: Request) -> Response:
+    kind = request.path_params["kind"]
+    if kind == "flaky":
+        return Response("upstream down", status_code=503)
+    if kind == "moved":
+        return Response(status_code=302, headers={"Location": "https://elsewhere.example/prm"})
+    return JSONResponse(prm_document(request, kind))
+
+
+async def evil_prm_well_known(request: Request) -> Response:
+    kind = request.path_params["kind"]
+    if kind == "flaky":
+        return JSONResponse(prm_document(request, kind))
+    if kind == "moved":
+        return Response(status_code=301, headers={"Location": "https://elsewhere.example/prm"})
+    return Response(status_code=404)
+
+
+async def evil_register(request: Request) -> Response:
+    await request.body()
+    if request.path_params["kind"] != "pkjwt":
+        return Response(status_code=404)
+    return JSONResponse(
+        {
+            "client_id": "hostile-client",
+            "redirect_uris": [],
+            "token_endpoint_auth_method": "private_key_jwt",
+        },
+        status_code=201,
+    )
+
+
+async def trickle(request: Request) -> Response:
+    async def drip() -> AsyncIterator[bytes]:
+        for _ in range(120):
+            yield b" "
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(drip(), media_type="application/json")
 
 
 async def evil_as(request: Request) -> Response:
@@ -168,12 +216,16 @@ async def evil_as(request: Request) -> Response:
     metadata: dict[str, Any] = {
         "issuer": "https://evil.example" if kind == "issuer" else issuer,
         "authorization_endpoint": EVIL_AUTHORIZE.get(kind, f"{issuer}/authorize"),
-        "token_endpoint": f"{issuer}/token",
+        "token_endpoint": (
+            "http://auth.example.test/token" if kind == "httpendpoint" else f"{issuer}/token"
+        ),
         "registration_endpoint": f"{issuer}/register",
         "response_types_supported": ["code"],
     }
     if kind != "nopkce":
         metadata["code_challenge_methods_supported"] = ["S256"]
+    if kind == "huge":
+        metadata["padding"] = "x" * (5 * 1024 * 1024)
     return JSONResponse(metadata)
 
 
@@ -192,6 +244,9 @@ def build() -> ASGIApp:
             Route("/sse-drop", sse_drop, methods=ALL_METHODS),
             Route("/evil/{kind}/mcp", evil_mcp, methods=ALL_METHODS),
             Route("/evil/{kind}/prm", evil_prm, methods=["GET"]),
+            Route("/.well-known/oauth-protected-resource/evil/{kind}/mcp", evil_prm_well_known),
+            Route("/evil/{kind}/as/register", evil_register, methods=["POST"]),
+            Route("/trickle", trickle, methods=ALL_METHODS),
             Route("/.well-known/oauth-authorization-server/evil/{kind}/as", evil_as),
             Route("/_requests", requests_seen, methods=["GET"]),
         ]

@@ -18,6 +18,7 @@ process goes to tmp_path/peers/ and is printed at teardown (pytest shows it on f
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -183,6 +184,10 @@ class PyOAuthServer:
         """Invalidate every refresh token; how many there were."""
         return int((await self._control("POST", "revoke-refresh"))["revoked"])
 
+    async def forget_clients(self) -> int:
+        """Drop every client registration; how many there were."""
+        return int((await self._control("POST", "forget-clients"))["forgotten"])
+
     async def expire_access(self) -> int:
         """Make every access token expired now; how many there were."""
         return int((await self._control("POST", "expire-access"))["expired"])
@@ -311,13 +316,19 @@ def ts_oauth_server(ts_oauth_server_factory: TsOAuthServerFactory) -> TsOAuthSer
 @dataclass(frozen=True)
 class OidcPeers:
     """oidc-provider (issuer `http://127.0.0.1:P`, no trailing slash; endpoints /auth,
-    /token, /reg, /jwks, /token/revocation) and oidc_rs.py (the MCP server)."""
+    /token, /reg, /jwks, /token/revocation) and oidc_rs.py (the MCP server); with
+    `servers=N`, N resource servers behind the one provider (`mcp_urls`)."""
 
     provider: ManagedProcess
     resource_server: ManagedProcess
     port: int
     rs_port: int
     access_ttl: int
+    rs_ports: tuple[int, ...] = ()
+
+    @property
+    def mcp_urls(self) -> list[str]:
+        return [f"http://{HOST}:{port}/mcp" for port in self.rs_ports or (self.rs_port,)]
 
     @property
     def issuer(self) -> str:
@@ -350,9 +361,12 @@ def oidc_provider_factory(oauth_peer_processes: PeerProcesses) -> OidcProviderFa
         access_ttl: int = 3600,
         scopes: str = "mcp:read mcp:write",
         required_scopes: str = "mcp:read",
+        servers: int = 1,
+        static_clients: list[dict[str, Any]] | None = None,
     ) -> OidcPeers:
         def attempt() -> OidcPeers:
-            port, rs_port = free_port(), free_port()
+            port = free_port()
+            rs_ports = tuple(free_port() for _ in range(servers))
             issuer = f"http://{HOST}:{port}"
             provider = oauth_peer_processes.start(
                 f"oidc-provider-{port}",
@@ -361,19 +375,26 @@ def oidc_provider_factory(oauth_peer_processes: PeerProcesses) -> OidcProviderFa
                 ready_url=f"{issuer}/.well-known/openid-configuration",
                 env={
                     "PORT": str(port),
-                    "MCP_RESOURCE": f"http://{HOST}:{rs_port}/mcp",
+                    "MCP_RESOURCE": " ".join(f"http://{HOST}:{p}/mcp" for p in rs_ports),
                     "ACCESS_TTL": str(access_ttl),
                     "RESOURCE_SCOPES": scopes,
+                    "STATIC_CLIENTS": json.dumps(static_clients or []),
                 },
             )
-            args = ["--port", str(rs_port), "--issuer", issuer]
-            resource_server = oauth_peer_processes.start(
-                f"oidc-rs-{rs_port}",
-                python_peer(_script("oidc_rs.py"), *args, "--required-scopes", required_scopes),
-                port=rs_port,
-                ready_url=f"http://{HOST}:{rs_port}/.well-known/oauth-protected-resource/mcp",
-            )
-            return OidcPeers(provider, resource_server, port, rs_port, access_ttl)
+            started = []
+            for rs_port in rs_ports:
+                args = ["--port", str(rs_port), "--issuer", issuer]
+                started.append(
+                    oauth_peer_processes.start(
+                        f"oidc-rs-{rs_port}",
+                        python_peer(
+                            _script("oidc_rs.py"), *args, "--required-scopes", required_scopes
+                        ),
+                        port=rs_port,
+                        ready_url=f"http://{HOST}:{rs_port}/.well-known/oauth-protected-resource/mcp",
+                    )
+                )
+            return OidcPeers(provider, started[0], port, rs_ports[0], access_ttl, rs_ports)
 
         return on_free_ports(attempt)
 

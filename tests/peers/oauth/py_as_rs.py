@@ -16,7 +16,7 @@ The SDK's `RequireAuthMiddleware` can only guard a whole route and omits `scope=
 challenge, so a small ASGI wrapper inside it does this.
 
 `/_control/` is a test-only JSON API (no auth): `GET stats`, `POST revoke-refresh`,
-`POST expire-access`.
+`POST expire-access`, `POST forget-clients`.
 """
 
 from __future__ import annotations
@@ -65,6 +65,9 @@ class Stats:
     # Every `resource` parameter received, in order: {"endpoint", "grant_type", "resource"}.
     resources: list[dict[str, str | None]] = field(default_factory=list)
     revocations: int = 0
+    # MCP sessions started (`initialize` requests) and the status of every session DELETE.
+    sessions: int = 0
+    deletes: list[int] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +76,8 @@ class Stats:
             "token_requests": dict(self.token_requests),
             "resources": self.resources,
             "revocations": self.revocations,
+            "sessions": self.sessions,
+            "deletes": self.deletes,
         }
 
 
@@ -107,6 +112,12 @@ class MemoryProvider(DemoProvider):
         for key, token in self.access.items():
             self.access[key] = token.model_copy(update={"expires_at": past})
         return len(self.access)
+
+    def forget_clients(self) -> int:
+        """Drop every client registration, as servers that garbage-collect them do."""
+        count = len(self.clients)
+        self.clients.clear()
+        return count
 
     def revoke_refresh(self) -> int:
         """Forget every refresh token; how many there were."""
@@ -157,6 +168,34 @@ class CountTokenRequests:
                 {"endpoint": "token", "grant_type": grant_type, "resource": resource}
             )
         await self.app(scope, receive, send)
+
+
+class CountSessions:
+    """Counts `initialize` requests and records the status of each DELETE to the MCP
+    endpoint (a session ended: 200 with the bearer, 401 without)."""
+
+    def __init__(self, app: ASGIApp, stats: Stats) -> None:
+        self.app = app
+        self.stats = stats
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/mcp"):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "POST":
+            body, receive = await read_body(receive)
+            if b'"initialize"' in body:
+                self.stats.sessions += 1
+        if scope["method"] != "DELETE":
+            await self.app(scope, receive, send)
+            return
+
+        async def record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.stats.deletes.append(int(message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, record)
 
 
 def tool_calls(body: bytes) -> set[str]:
@@ -289,11 +328,15 @@ def build_app(
     async def control_expire_access(request: Request) -> Response:
         return JSONResponse({"expired": provider.expire_access()})
 
+    async def control_forget_clients(request: Request) -> Response:
+        return JSONResponse({"forgotten": provider.forget_clients()})
+
     app = server.streamable_http_app(host="127.0.0.1")
     app.router.routes += [
         Route("/_control/stats", control_stats, methods=["GET"]),
         Route("/_control/revoke-refresh", control_revoke_refresh, methods=["POST"]),
         Route("/_control/expire-access", control_expire_access, methods=["POST"]),
+        Route("/_control/forget-clients", control_forget_clients, methods=["POST"]),
     ]
     mcp_route = next(r for r in app.router.routes if isinstance(r, Route) and r.path == "/mcp")
     guard = mcp_route.app
@@ -318,6 +361,7 @@ def build_app(
     )
     app.router.routes.append(Route("/mcp/admin", endpoint=admin_guard))
     app.add_middleware(CountTokenRequests, stats=stats)
+    app.add_middleware(CountSessions, stats=stats)
     return app
 
 

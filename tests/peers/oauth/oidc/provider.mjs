@@ -1,8 +1,10 @@
 // A stand-alone OAuth 2.1 / OpenID authorization server (npm `oidc-provider` 9.x) on
 // 127.0.0.1, for tests. Issues RFC 9068 JWT access tokens for one MCP resource.
 //
-//   PORT=P MCP_RESOURCE=http://127.0.0.1:Q/mcp [ACCESS_TTL=seconds]
-//   [RESOURCE_SCOPES="mcp:read mcp:write"] [MCPLS_TOOLS=<repo>/.tools]
+//   PORT=P MCP_RESOURCE="http://127.0.0.1:Q/mcp [http://127.0.0.1:R/mcp ...]"
+//   [ACCESS_TTL=seconds] [RESOURCE_SCOPES="mcp:read mcp:write"] [MCPLS_TOOLS=<repo>/.tools]
+//   [STATIC_CLIENTS='[{"client_id": ..., "client_secret": ..., "redirect_uris": [...],
+//                      "token_endpoint_auth_method": "client_secret_basic"}]']
 //   node tests/peers/oauth/oidc/provider.mjs    (listens on 127.0.0.1 only)
 //
 // Issuer `http://127.0.0.1:P` (no trailing slash). Open dynamic registration at /reg, public
@@ -32,7 +34,16 @@ const entry = createRequire(join(tools, 'package.json')).resolve('oidc-provider'
 const { default: Provider, errors } = await import(pathToFileURL(entry).href);
 
 const port = Number.parseInt(required('PORT'), 10);
-const resource = required('MCP_RESOURCE');
+// Several MCP servers may share this authorization server (a company's single sign-on).
+const resources = required('MCP_RESOURCE').split(' ');
+const resource = resources[0];
+// Pre-registered (confidential) clients, as an administrator would create them.
+const staticClients = JSON.parse(process.env.STATIC_CLIENTS || '[]').map((client) => ({
+  application_type: 'native', // loopback http redirect URIs (RFC 8252 §7.3)
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  ...client,
+}));
 const accessTtl = Number.parseInt(process.env.ACCESS_TTL || '3600', 10);
 const resourceScopes = process.env.RESOURCE_SCOPES || 'mcp:read mcp:write';
 const issuer = `http://127.0.0.1:${port}`;
@@ -42,6 +53,7 @@ const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256',
 const DAY = 24 * 60 * 60;
 
 const provider = new Provider(issuer, {
+  clients: staticClients,
   jwks: { keys: [signingKey] },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   clientDefaults: {
@@ -65,10 +77,10 @@ const provider = new Provider(issuer, {
       defaultResource: (_ctx, _client, oneOf) => oneOf ?? resource,
       useGrantedResource: () => true,
       getResourceServerInfo: (_ctx, indicator) => {
-        if (indicator !== resource) throw new errors.InvalidTarget();
+        if (!resources.includes(indicator)) throw new errors.InvalidTarget();
         return {
           scope: resourceScopes,
-          audience: resource,
+          audience: indicator,
           accessTokenTTL: accessTtl,
           accessTokenFormat: 'jwt',
           jwt: { sign: { alg: 'RS256' } },
@@ -92,7 +104,7 @@ const provider = new Provider(issuer, {
 provider.on('server_error', (_ctx, error) => console.error('server_error', error));
 
 const server = provider.listen(port, '127.0.0.1', () => {
-  console.log(`oidc-provider ${issuer} for ${resource}`);
+  console.log(`oidc-provider ${issuer} for ${resources.join(', ')}`);
 });
 server.on('error', (error) => {
   console.error(`provider.mjs: ${error.message}`);
