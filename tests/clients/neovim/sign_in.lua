@@ -27,6 +27,14 @@ H.equal(mcpls.statusline(), "MCP 0/1 ⚠1", "statusline needing sign-in")
 H.equal(vim.fn.getcompletion("McpAuthenticate ", "cmdline"), { "svc" }, "completion")
 H.equal(opened, {}, "pages opened by themselves")
 
+-- Restarted, it needs a sign-in again: :McpRestart reports it, but it is not announced twice.
+vim.cmd("McpRestart svc")
+H.wait(":McpRestart's report", function()
+  return #H.notes_with("mcpls: svc: needs sign-in") == 1
+end)
+H.equal(#H.notes_with("svc needs you to sign in: :McpAuthenticate svc"), 1, "announcements")
+H.equal(#H.selects, 1, "prompts")
+
 vim.cmd("McpAuthenticate svc")
 status = H.wait_state("svc", "connected")
 H.equal(#opened, 1, "pages opened by :McpAuthenticate")
@@ -37,7 +45,7 @@ H.equal(H.browser_exits, { 0 }, "browser exit codes")
 H.check(status.auth.authenticated == true, "authenticated")
 H.equal(status.auth.issuer, vim.env.MCPLS_TEST_ISSUER, "issuer")
 H.equal(mcpls.statusline(), "MCP 1/1", "statusline connected")
-H.equal(#H.notes_with("svc needs you to sign in"), 1, "announced once")
+H.equal(#H.notes_with("svc needs you to sign in: :McpAuthenticate"), 1, "announced once")
 H.equal(#H.selects, 1, "prompts")
 
 vim.cmd("McpTools svc")
