@@ -149,6 +149,15 @@ async def test_authenticate_from_the_one_time_prompt(
     assert_no_leak(stored_secrets(), run)
 
 
+async def test_more_permission_after_insufficient_scope(
+    tmp_path: Path, py_oauth_server: PyOAuthServer
+) -> None:
+    run = await run_nvim("step_up.lua", tmp_path, MCPLS_TEST_URL=py_oauth_server.mcp_url)
+    assert run.returncode == 0, run.describe()
+    assert (await py_oauth_server.stats())["authorizations"] == 2
+    assert_no_leak(stored_secrets(), run)
+
+
 async def test_elicitation_asks_field_by_field(tmp_path: Path, py_mcp_server: HttpPeer) -> None:
     run = await run_nvim("elicit.lua", tmp_path, MCPLS_TEST_URL=py_mcp_server.url)
     assert run.returncode == 0, run.describe()

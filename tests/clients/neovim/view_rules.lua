@@ -42,6 +42,10 @@ H.equal(view.attention(busy), nil, "signing in")
 H.equal(view.state_words(step_up), "needs more permission", "step-up words")
 H.equal(view.announcement(step_up), "b needs more permission (admin): :McpAuthenticate b", "step-up")
 H.equal(view.announcement(signin), "c needs you to sign in: :McpAuthenticate c", "sign-in")
+-- mcpls may also report a step-up as authRequired with requiredScopes: the same words.
+local step_up_required = vim.tbl_extend("force", step_up, { state = "authRequired" })
+H.equal(view.state_words(step_up_required), "needs more permission", "step-up as authRequired")
+H.equal(view.announcement(step_up_required), "b needs more permission (admin): :McpAuthenticate b", "step-up as authRequired")
 H.equal(view.announcement(failed), "d: the process ended (:McpRestart d, :McpStatus)", "error")
 
 -- Which servers each command offers.

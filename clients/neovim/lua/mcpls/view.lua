@@ -51,7 +51,8 @@ end
 ---@param status table
 ---@return string
 function M.state_words(status)
-  if status.state == "connected" and required_scopes(status) then
+  local asks_more = status.state == "connected" or status.state == "authRequired"
+  if asks_more and required_scopes(status) then
     return "needs more permission"
   end
   return WORDS[status.state] or tostring(status.state)
@@ -62,9 +63,9 @@ end
 ---@return string
 function M.announcement(status)
   local name = status.server
-  if status.state == "authRequired" then
+  if status.state == "authRequired" and not required_scopes(status) then
     return ("%s needs you to sign in: :McpAuthenticate %s"):format(name, name)
-  elseif status.state == "connected" then
+  elseif status.state == "connected" or status.state == "authRequired" then
     return ("%s needs more permission (%s): :McpAuthenticate %s"):format(
       name,
       table.concat(required_scopes(status) or {}, " "),
