@@ -1,5 +1,6 @@
--- :checkhealth mcpls reports the executable, its version and each server's state; the
--- help file's tags generate without duplicates and :help finds every command and function.
+-- :checkhealth mcpls reports the executable, its version and each server's state; setup()
+-- again reconfigures the running mcpls; the help file's tags generate without duplicates
+-- and :help finds every command and function.
 local H = dofile(vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h") .. "/harness.lua")
 local mcpls = require("mcpls")
 
@@ -25,6 +26,14 @@ for _, want in ipairs({
 end
 H.check(not text:find("ERROR", 1, true), "no error in\n" .. text)
 vim.cmd("bwipeout!")
+
+-- setup() again changes the servers of the running mcpls (no restart): `off` goes.
+local client_id = mcpls.client().id
+H.equal(H.setup({ py = { url = vim.env.MCPLS_TEST_URL } }), client_id, "same client")
+H.wait("off removed", function()
+  return mcpls.status().off == nil
+end)
+H.equal(mcpls.status().py.state, "connected", "py untouched")
 
 -- :helptags on a copy, so the repository gets no generated tags file.
 local docs = vim.env.MCPLS_TEST_DOCS
