@@ -35,8 +35,19 @@ end)
 H.equal(#H.notes_with("svc needs you to sign in: :McpAuthenticate svc"), 1, "announcements")
 H.equal(#H.selects, 1, "prompts")
 
+local progress = {}
+vim.api.nvim_create_autocmd("LspProgress", {
+  callback = function(event)
+    table.insert(progress, event.data.params.value)
+  end,
+})
 vim.cmd("McpAuthenticate svc")
 status = H.wait_state("svc", "connected")
+-- The sign-in's progress reached Neovim's LSP progress, with the page's address in it.
+H.equal(progress[1].title, "Signing in to svc", "progress title")
+H.check(vim.iter(progress):any(function(value)
+  return value.kind == "report" and value.message:find(opened[1], 1, true) ~= nil
+end), "the sign-in URL in the progress: " .. vim.inspect(progress))
 H.equal(#opened, 1, "pages opened by :McpAuthenticate")
 H.wait("the browser", function()
   return #H.browser_exits == 1

@@ -1,5 +1,6 @@
 -- Second start, same person: connected from the stored token (no page, no prompt);
--- :McpLogout ends disabled; enabled again it needs a sign-in, and mcpls does not ask again.
+-- :McpLogout ends disabled; enabled again it needs a sign-in, and mcpls does not ask again;
+-- :McpDisable turns it off.
 local H = dofile(vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h") .. "/harness.lua")
 local mcpls = require("mcpls")
 
@@ -36,4 +37,8 @@ H.wait("mcp/status", function()
 end)
 H.equal(#H.selects, 0, "prompts (mcpls asks once per server, ever)")
 H.equal(opened, {}, "pages opened")
+
+vim.cmd("McpDisable svc")
+H.wait_state("svc", "disabled")
+H.equal(mcpls.statusline(), "MCP 0/0", "statusline disabled")
 H.done()

@@ -133,11 +133,13 @@ end
 
 --- Run `start(done)` from an LSP server-request handler and return what `done` got: the
 --- handler's coroutine yields meanwhile (vim.ui.* may answer later, e.g. from a picker).
-local function await(start)
+local function in_coroutine()
   local co, is_main = coroutine.running()
-  if not co or is_main then
-    error("mcpls: a prompt was asked outside an LSP request coroutine")
-  end
+  return co ~= nil and not is_main
+end
+
+local function await(start)
+  local co = coroutine.running()
   start(function(...)
     local args = vim.F.pack_len(...)
     -- Resume on the next tick: a synchronous vim.ui.* calls `done` before we yield.
@@ -156,6 +158,14 @@ end
 
 handlers["window/showMessageRequest"] = function(_, params)
   local actions = params.actions or {}
+  if not in_coroutine() then
+    -- A Neovim that runs server requests outside a coroutine cannot wait for vim.ui.select.
+    local titles = { "mcpls: " .. params.message }
+    for i, action in ipairs(actions) do
+      table.insert(titles, ("%d. %s"):format(i, action.title))
+    end
+    return actions[vim.fn.inputlist(titles)] or vim.NIL
+  end
   local choice = await(function(done)
     vim.ui.select(actions, {
       prompt = "mcpls: " .. params.message,
@@ -183,6 +193,9 @@ handlers["window/showDocument"] = function(err, params, ctx, config)
 end
 
 handlers["mcp/elicit"] = function(_, params)
+  if not in_coroutine() then
+    return { action = "decline" } -- see window/showMessageRequest above
+  end
   return require("mcpls.elicit").ask(params, await)
 end
 
