@@ -22,7 +22,10 @@ end
 
 function H.equal(got, want, what)
   if not vim.deep_equal(got, want) then
-    error(("%s: got %s, want %s\n%s"):format(what, vim.inspect(got), vim.inspect(want), H.dump()), 2)
+    error(
+      ("%s: got %s, want %s\n%s"):format(what, vim.inspect(got), vim.inspect(want), H.dump()),
+      2
+    )
   end
 end
 

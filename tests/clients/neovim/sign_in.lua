@@ -45,9 +45,12 @@ vim.cmd("McpAuthenticate svc")
 status = H.wait_state("svc", "connected")
 -- The sign-in's progress reached Neovim's LSP progress, with the page's address in it.
 H.equal(progress[1].title, "Signing in to svc", "progress title")
-H.check(vim.iter(progress):any(function(value)
-  return value.kind == "report" and value.message:find(opened[1], 1, true) ~= nil
-end), "the sign-in URL in the progress: " .. vim.inspect(progress))
+H.check(
+  vim.iter(progress):any(function(value)
+    return value.kind == "report" and value.message:find(opened[1], 1, true) ~= nil
+  end),
+  "the sign-in URL in the progress: " .. vim.inspect(progress)
+)
 H.equal(#opened, 1, "pages opened by :McpAuthenticate")
 H.wait("the browser", function()
   return #H.browser_exits == 1
@@ -77,7 +80,12 @@ local lines = H.float_lines(":McpStatus")
 H.out.status = lines
 H.check(lines[1] == "MCP servers: 1 of 1 enabled connected", lines[1])
 local text = table.concat(lines, "\n")
-for _, want in ipairs({ "● svc  connected · ", "account: signed in with " .. vim.env.MCPLS_TEST_ISSUER, "token expires ", "scopes: " }) do
+for _, want in ipairs({
+  "● svc  connected · ",
+  "account: signed in with " .. vim.env.MCPLS_TEST_ISSUER,
+  "token expires ",
+  "scopes: ",
+}) do
   H.check(text:find(want, 1, true) ~= nil, want .. " in\n" .. text)
 end
 H.done()

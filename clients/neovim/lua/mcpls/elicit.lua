@@ -42,7 +42,10 @@ function M.choices(spec)
   elseif type(spec.oneOf) == "table" or type(spec.anyOf) == "table" then
     for _, option in ipairs(spec.oneOf or spec.anyOf) do
       if option.const ~= nil then
-        table.insert(choices, { value = option.const, label = option.title or tostring(option.const) })
+        table.insert(
+          choices,
+          { value = option.const, label = option.title or tostring(option.const) }
+        )
       end
     end
   else
@@ -113,9 +116,16 @@ function M.ask(params, await)
   local content = vim.empty_dict()
   if #fields == 0 then
     local answer = await(function(done)
-      vim.ui.select({ "Accept", "Decline" }, { prompt = ("[%s] %s"):format(params.server, params.message) }, done)
+      vim.ui.select(
+        { "Accept", "Decline" },
+        { prompt = ("[%s] %s"):format(params.server, params.message) },
+        done
+      )
     end)
-    return { action = answer == "Accept" and "accept" or "decline", content = answer == "Accept" and content or nil }
+    return {
+      action = answer == "Accept" and "accept" or "decline",
+      content = answer == "Accept" and content or nil,
+    }
   end
   for _, field in ipairs(fields) do
     local spec = field.spec

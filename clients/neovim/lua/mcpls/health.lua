@@ -29,7 +29,10 @@ function M.check()
   end
   local options = mcpls.config()
   if not options then
-    health.warn("setup() has not been called", { 'Add require("mcpls").setup({ servers = { ... } }) to your config' })
+    health.warn(
+      "setup() has not been called",
+      { 'Add require("mcpls").setup({ servers = { ... } }) to your config' }
+    )
   end
   local cmd = options and options.cmd or { "mcpls", "serve" }
   local path = vim.fn.exepath(cmd[1])
@@ -45,7 +48,8 @@ function M.check()
     if ok and result.code == 0 then
       health.ok("version: " .. vim.trim(result.stdout))
     else
-      local why = ok and vim.trim((result.stderr or "") .. (result.stdout or "")) or tostring(result)
+      local why = ok and vim.trim((result.stderr or "") .. (result.stdout or ""))
+        or tostring(result)
       health.warn(("`%s` failed: %s"):format(table.concat(M.version_command(cmd), " "), why))
     end
   end
@@ -57,7 +61,9 @@ function M.check()
     return
   end
   local info = client.server_info or {}
-  health.ok(("running: client %d, %s %s"):format(client.id, info.name or "mcpls", info.version or ""))
+  health.ok(
+    ("running: client %d, %s %s"):format(client.id, info.name or "mcpls", info.version or "")
+  )
   local statuses = mcpls.status()
   local names = view.names(statuses)
   if #names == 0 then

@@ -187,7 +187,10 @@ handlers["window/showDocument"] = function(err, params, ctx, config)
   local success = ok and opened ~= false and not (opened == nil and problem ~= nil)
   if not success then
     local why = ok and tostring(problem or "open_url returned false") or tostring(opened)
-    notify(("could not open the sign-in page (%s); open it yourself: %s"):format(why, params.uri), levels.WARN)
+    notify(
+      ("could not open the sign-in page (%s); open it yourself: %s"):format(why, params.uri),
+      levels.WARN
+    )
   end
   return { success = success }
 end
@@ -222,7 +225,10 @@ end
 local function request(method, params, on_result, on_error)
   local client = M.client()
   if not client then
-    notify("mcpls is not running: call require('mcpls').setup() (see :checkhealth mcpls)", levels.ERROR)
+    notify(
+      "mcpls is not running: call require('mcpls').setup() (see :checkhealth mcpls)",
+      levels.ERROR
+    )
     return nil
   end
   local _, id = invoke(client, "request", method, params, function(err, result)
@@ -258,7 +264,12 @@ end
 ---@return integer? client id
 function M.setup(opts)
   opts = opts or {}
-  for key, kind in pairs({ cmd = "table", servers = "table", settings = "table", open_url = "function" }) do
+  for key, kind in pairs({
+    cmd = "table",
+    servers = "table",
+    settings = "table",
+    open_url = "function",
+  }) do
     if opts[key] ~= nil and type(opts[key]) ~= kind then
       notify(("setup(): `%s` must be a %s"):format(key, kind), levels.ERROR)
       return nil
@@ -275,7 +286,12 @@ function M.setup(opts)
     return running.id
   end
   if vim.fn.executable(options.cmd[1]) == 0 then
-    notify(("`%s` is not executable: install mcpls or set `cmd` (see :checkhealth mcpls)"):format(options.cmd[1]), levels.ERROR)
+    notify(
+      ("`%s` is not executable: install mcpls or set `cmd` (see :checkhealth mcpls)"):format(
+        options.cmd[1]
+      ),
+      levels.ERROR
+    )
     return nil
   end
   local capabilities = vim.lsp.protocol.make_client_capabilities()
@@ -292,9 +308,15 @@ function M.setup(opts)
     capabilities = capabilities,
     handlers = handlers,
     on_init = function(client, result)
-      local announced = vim.tbl_get(result or {}, "capabilities", "experimental", "mcpls", "version")
+      local announced =
+        vim.tbl_get(result or {}, "capabilities", "experimental", "mcpls", "version")
       if announced ~= 1 then
-        notify(("this plugin speaks contract version 1; mcpls announced %s"):format(vim.inspect(announced)), levels.WARN)
+        notify(
+          ("this plugin speaks contract version 1; mcpls announced %s"):format(
+            vim.inspect(announced)
+          ),
+          levels.WARN
+        )
       end
       S.statuses = S.statuses or {}
       refresh()
@@ -302,7 +324,13 @@ function M.setup(opts)
     on_exit = function(code, signal)
       vim.schedule(function()
         if not S.stopping and (code ~= 0 or signal ~= 0) then
-          notify(("mcpls exited (code %d, signal %d): see :checkhealth mcpls and :LspLog"):format(code, signal), levels.ERROR)
+          notify(
+            ("mcpls exited (code %d, signal %d): see :checkhealth mcpls and :LspLog"):format(
+              code,
+              signal
+            ),
+            levels.ERROR
+          )
         end
         S.client_id, S.statuses, S.announced, S.signing_in, S.stopping = nil, nil, {}, {}, false
         changed(nil)
@@ -492,11 +520,16 @@ end
 ---@param arguments table?
 ---@param callback fun(err: table?, result: table?)
 function M.call_tool(server, name, arguments, callback)
-  request("mcp/callTool", { server = server, name = name, arguments = as_object(arguments or {}) }, function(result)
-    callback(nil, result)
-  end, function(err)
-    callback(err, nil)
-  end)
+  request(
+    "mcp/callTool",
+    { server = server, name = name, arguments = as_object(arguments or {}) },
+    function(result)
+      callback(nil, result)
+    end,
+    function(err)
+      callback(err, nil)
+    end
+  )
 end
 
 return M

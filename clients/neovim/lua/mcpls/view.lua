@@ -234,10 +234,12 @@ function M.status_lines(statuses, now, running)
         detail("account: not signed in" .. issuer)
       end
       if required_scopes(s) then
-        detail(("needs scopes: %s (:McpAuthenticate %s)"):format(
-          table.concat(required_scopes(s), " "),
-          name
-        ))
+        detail(
+          ("needs scopes: %s (:McpAuthenticate %s)"):format(
+            table.concat(required_scopes(s), " "),
+            name
+          )
+        )
       end
     end
     if s.error then
