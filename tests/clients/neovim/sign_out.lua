@@ -1,14 +1,14 @@
 -- Second start, same person: connected from the stored token (no page, no prompt);
 -- :McpLogout ends disabled; enabled again it needs a sign-in, and mcpls does not ask again;
--- :McpDisable turns it off.
+-- a sign-in can be cancelled; :McpDisable turns it off.
 local H = dofile(vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h") .. "/harness.lua")
 local mcpls = require("mcpls")
 
 local opened = {}
 H.setup({ svc = { url = vim.env.MCPLS_TEST_URL } }, {
   open_url = function(url)
-    table.insert(opened, url)
-    return false
+    table.insert(opened, url) -- and the person never finishes the page
+    return true
   end,
 })
 H.wait_state("svc", "connected")
@@ -37,6 +37,16 @@ H.wait("mcp/status", function()
 end)
 H.equal(#H.selects, 0, "prompts (mcpls asks once per server, ever)")
 H.equal(opened, {}, "pages opened")
+
+-- A sign-in the person gives up on: :McpAuthenticate! cancels it.
+vim.cmd("McpAuthenticate svc")
+H.wait("the sign-in page", function()
+  return #opened == 1
+end)
+H.wait_state("svc", "authenticating")
+vim.cmd("McpAuthenticate! svc")
+H.wait_state("svc", "authRequired")
+H.equal(#H.notes_with("mcpls: svc: sign-in cancelled"), 1, "cancelled")
 
 vim.cmd("McpDisable svc")
 H.wait_state("svc", "disabled")

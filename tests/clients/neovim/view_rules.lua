@@ -21,35 +21,23 @@ local function by_name(list)
   return statuses
 end
 
-local connected = s(
-  "a",
-  "connected",
-  {
-    toolCount = 3,
-    auth = {
-      authenticated = true,
-      scopes = { "read" },
-      issuer = "https://id.example",
-      expiresAt = 1000 + 3600,
-    },
-  }
-)
-local step_up = s(
-  "b",
-  "connected",
-  {
-    toolCount = 1,
-    auth = { authenticated = true, scopes = { "read" }, requiredScopes = { "admin" } },
-  }
-)
-local signin = s(
-  "c",
-  "authRequired",
-  {
-    auth = { authenticated = false },
-    error = { kind = "authRequired", message = "Sign in to use c." },
-  }
-)
+local connected = s("a", "connected", {
+  toolCount = 3,
+  auth = {
+    authenticated = true,
+    scopes = { "read" },
+    issuer = "https://id.example",
+    expiresAt = 1000 + 3600,
+  },
+})
+local step_up = s("b", "connected", {
+  toolCount = 1,
+  auth = { authenticated = true, scopes = { "read" }, requiredScopes = { "admin" } },
+})
+local signin = s("c", "authRequired", {
+  auth = { authenticated = false },
+  error = { kind = "authRequired", message = "Sign in to use c." },
+})
 local failed = {
   server = "d",
   transport = "stdio",
@@ -136,16 +124,13 @@ H.check(view.expiry(900, 1000):find("expired", 1, true) ~= nil, "expired token")
 
 -- :McpTools lines.
 H.equal(
-  view.tool_lines(
-    "a",
+  view.tool_lines("a", {
     {
-      {
-        name = "echo",
-        description = "Echo text.\nMore.",
-        inputSchema = { properties = { text = {}, loud = {} }, required = { "text" } },
-      },
-    }
-  ),
+      name = "echo",
+      description = "Echo text.\nMore.",
+      inputSchema = { properties = { text = {}, loud = {} }, required = { "text" } },
+    },
+  }),
   {
     "a: 1 tool",
     "",

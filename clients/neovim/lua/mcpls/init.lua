@@ -32,7 +32,7 @@ local S = {
   stopping = false,
   statuses = nil, ---@type table<string, table>? nil while mcpls is not running
   announced = {}, ---@type table<string, string> server → the reason last announced (view.attention)
-  signing_in = {}, ---@type table<string, integer> server → id of its pending mcp/authenticate
+  signing_in = {}, ---@type table<string, table<integer, true>> server → ids of its mcp/authenticate
 }
 
 local function notify(message, level)
@@ -451,29 +451,35 @@ end
 ---@param server string?
 function M.authenticate(server)
   with_server("authenticate", server, "sign in to", function(name)
-    if S.signing_in[name] then
-      notify(("%s: a sign-in is under way; :McpAuthenticate! %s cancels it"):format(name, name))
-      return
-    end
-    S.signing_in[name] = request("mcp/authenticate", { server = name }, function(status)
-      S.signing_in[name] = nil
+    -- A second request joins the sign-in under way (mcpls); each is remembered to cancel it.
+    local pending = S.signing_in[name] or {}
+    S.signing_in[name] = pending
+    local id
+    id = request("mcp/authenticate", { server = name }, function(status)
+      pending[id] = nil
       report(status)
     end, function(err)
-      S.signing_in[name] = nil
+      pending[id] = nil
       notify(("%s: sign-in failed: %s"):format(name, err.message), levels.ERROR)
     end)
+    if id then
+      pending[id] = true
+    end
   end)
 end
 
---- :McpAuthenticate!: cancel a pending sign-in.
+--- :McpAuthenticate!: cancel the sign-ins under way (of one server, or all).
 ---@param server string?
 function M.cancel_authentication(server)
   local names = server and server ~= "" and { server } or vim.tbl_keys(S.signing_in)
   local client = M.client()
   for _, name in ipairs(names) do
-    local id = S.signing_in[name]
-    if id and client then
-      invoke(client, "cancel_request", id)
+    local ids = vim.tbl_keys(S.signing_in[name] or {})
+    if client and #ids > 0 then
+      for _, id in ipairs(ids) do
+        -- Neovim drops the answer to a cancelled request, so it is forgotten here.
+        invoke(client, "cancel_request", id)
+      end
       S.signing_in[name] = nil
       notify(name .. ": sign-in cancelled")
     end
