@@ -43,5 +43,8 @@ H.equal(mcpls.status().svc.auth.requiredScopes, nil, "nothing more asked for")
 H.equal(mcpls.statusline(), "MCP 1/1", "statusline")
 local _, result = admin_echo()
 H.equal(result.content[1].text, "root", "admin_echo")
+H.wait("the second browser", function()
+  return #H.browser_exits == 2
+end)
 H.equal(H.browser_exits, { 0, 0 }, "browser exit codes")
 H.done()
