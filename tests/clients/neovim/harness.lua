@@ -114,14 +114,59 @@ function H.browse(url)
   return true
 end
 
+--- What the plugin sent mcpls and answered it, for the pytest side to check against
+--- schemas/: mcp/* requests and notifications, settings, capabilities, elicit answers, and
+--- the statuses it was told.
+local tapped = {}
+
+local function tap(client)
+  if tapped[client.id] then
+    return
+  end
+  tapped[client.id] = true
+  H.out.wire = H.out.wire or { sent = {}, answers = {}, statuses = {} }
+  local wire = H.out.wire
+  wire.init = {
+    options = client.config.init_options,
+    capabilities = client.config.capabilities.experimental.mcpls,
+  }
+  local rpc = client.rpc
+  local request, notify = rpc.request, rpc.notify
+  rpc.request = function(method, params, ...)
+    if vim.startswith(method, "mcp/") then
+      table.insert(wire.sent, { kind = "request", method = method, params = params })
+    end
+    return request(method, params, ...)
+  end
+  rpc.notify = function(method, params, ...)
+    if vim.startswith(method, "mcp/") or method == "workspace/didChangeConfiguration" then
+      table.insert(wire.sent, { kind = "notification", method = method, params = params })
+    end
+    return notify(method, params, ...)
+  end
+  local on_status = client.handlers["mcp/didChangeStatus"]
+  client.handlers["mcp/didChangeStatus"] = function(err, status, ...)
+    table.insert(wire.statuses, status)
+    return on_status(err, status, ...)
+  end
+  local on_elicit = client.handlers["mcp/elicit"]
+  client.handlers["mcp/elicit"] = function(...)
+    local answer = on_elicit(...)
+    table.insert(wire.answers, answer)
+    return answer
+  end
+end
+
 --- setup() options for a test server on this machine (plain http, tokens in files).
 function H.setup(servers, extra)
   local log = vim.env.MCPLS_TEST_LOG
-  return require("mcpls").setup(vim.tbl_extend("force", {
+  local id = require("mcpls").setup(vim.tbl_extend("force", {
     cmd = { vim.env.MCPLS, "serve", "--log-level", "info", "--log-file", log },
     servers = servers,
     settings = { allowInsecureLoopback = true, tokenStorage = "file" },
   }, extra or {}))
+  tap(assert(vim.lsp.get_client_by_id(id)))
+  return id
 end
 
 --- Wait for the floating window :McpStatus or :McpTools opens; its lines; then close it.

@@ -19,6 +19,13 @@ from typing import Any
 
 import pytest
 
+from contract import (
+    validate_capabilities,
+    validate_message,
+    validate_params,
+    validate_result,
+    validate_settings,
+)
 from mcpls import __version__
 from peers.managed import HttpPeer
 from peers.oauth.fixtures import PyOAuthServer
@@ -89,8 +96,36 @@ async def run_nvim(script: str, tmp_path: Path, **env: str) -> NvimRun:
     )
 
 
+async def run_script(script: str, tmp_path: Path, **env: str) -> NvimRun:
+    """`run_nvim`, which must succeed and send mcpls only what the contract allows."""
+    run = await run_nvim(script, tmp_path, **env)
+    assert run.returncode == 0, run.describe()
+    if "wire" in run.out:
+        assert_follows_contract(run)
+    return run
+
+
 TOKENS = ("access_token", "refresh_token")
 SECRETS = (*TOKENS, "client_secret")
+
+
+def assert_follows_contract(run: NvimRun) -> None:
+    """What the plugin sent mcpls (and answered it) is valid against schemas/."""
+    wire = run.out["wire"]
+    validate_settings(wire["init"]["options"])
+    validate_capabilities("client", wire["init"]["capabilities"])
+    for message in wire["sent"]:
+        if message["method"] == "workspace/didChangeConfiguration":
+            validate_settings(message["params"]["settings"]["mcpls"])
+            continue
+        request_id = {"id": 1} if message["kind"] == "request" else {}
+        validate_message(
+            "to_server", {**request_id, "method": message["method"], "params": message["params"]}
+        )
+    for status in wire["statuses"]:
+        validate_params("mcp/didChangeStatus", status)
+    for answer in wire["answers"]:
+        validate_result("mcp/elicit", answer)
 
 
 def stored_secrets(keys: tuple[str, ...] = SECRETS) -> set[str]:
@@ -120,15 +155,15 @@ def assert_no_leak(secrets: set[str], *runs: NvimRun) -> None:
 
 async def test_sign_in_status_and_sign_out(tmp_path: Path, py_oauth_server: PyOAuthServer) -> None:
     urls = {"MCPLS_TEST_URL": py_oauth_server.mcp_url, "MCPLS_TEST_ISSUER": py_oauth_server.issuer}
-    first = await run_nvim("sign_in.lua", tmp_path, **urls)
-    assert first.returncode == 0, first.describe()
+    first = await run_script("sign_in.lua", tmp_path, **urls)
     assert (await py_oauth_server.stats())["authorizations"] == 1
     secrets = stored_secrets()
     assert secrets, "the sign-in stored no token"
     (tmp_path / "McpStatus.txt").write_text("\n".join(first.out["status"]) + "\n")
+    sent = {message["method"] for message in first.out["wire"]["sent"]}
+    assert {"mcp/status", "mcp/authenticate", "mcp/listTools", "mcp/callTool"} <= sent
 
-    second = await run_nvim("sign_out.lua", tmp_path, **urls)
-    assert second.returncode == 0, second.describe()
+    second = await run_script("sign_out.lua", tmp_path, **urls)
     stats = await py_oauth_server.stats()
     assert stats["authorizations"] == 1  # the second start used the stored token
     assert stats["revocations"] >= 1
@@ -139,12 +174,11 @@ async def test_sign_in_status_and_sign_out(tmp_path: Path, py_oauth_server: PyOA
 async def test_authenticate_from_the_one_time_prompt(
     tmp_path: Path, py_oauth_server: PyOAuthServer
 ) -> None:
-    run = await run_nvim(
+    run = await run_script(
         "prompt_authenticate.lua",
         tmp_path,
         MCPLS_TEST_URL=py_oauth_server.mcp_url,
     )
-    assert run.returncode == 0, run.describe()
     assert (await py_oauth_server.stats())["authorizations"] == 1
     assert_no_leak(stored_secrets(), run)
 
@@ -152,32 +186,29 @@ async def test_authenticate_from_the_one_time_prompt(
 async def test_more_permission_after_insufficient_scope(
     tmp_path: Path, py_oauth_server: PyOAuthServer
 ) -> None:
-    run = await run_nvim("step_up.lua", tmp_path, MCPLS_TEST_URL=py_oauth_server.mcp_url)
-    assert run.returncode == 0, run.describe()
+    run = await run_script("step_up.lua", tmp_path, MCPLS_TEST_URL=py_oauth_server.mcp_url)
     assert (await py_oauth_server.stats())["authorizations"] == 2
     assert_no_leak(stored_secrets(), run)
 
 
 async def test_elicitation_asks_field_by_field(tmp_path: Path, py_mcp_server: HttpPeer) -> None:
-    run = await run_nvim("elicit.lua", tmp_path, MCPLS_TEST_URL=py_mcp_server.url)
-    assert run.returncode == 0, run.describe()
+    run = await run_script("elicit.lua", tmp_path, MCPLS_TEST_URL=py_mcp_server.url)
+    assert [answer["action"] for answer in run.out["wire"]["answers"]] == ["accept", "decline"]
 
 
 async def test_checkhealth_and_help(tmp_path: Path, py_mcp_server: HttpPeer) -> None:
-    run = await run_nvim(
+    run = await run_script(
         "health_and_help.lua",
         tmp_path,
         MCPLS_TEST_URL=py_mcp_server.url,
         MCPLS_TEST_VERSION=__version__,
         MCPLS_TEST_DOCS=str(tmp_path / "docs"),
     )
-    assert run.returncode == 0, run.describe()
     assert f"version: mcpls {__version__}" in "\n".join(run.out["health"])
 
 
 async def test_view_rules(tmp_path: Path) -> None:
     """The pure rules (statusline, :McpStatus lines, command targets, elicitation fields),
     state by state, without a server."""
-    run = await run_nvim("view_rules.lua", tmp_path)
-    assert run.returncode == 0, run.describe()
+    run = await run_script("view_rules.lua", tmp_path)
     assert "done" in run.output
