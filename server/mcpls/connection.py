@@ -377,8 +377,12 @@ class Connection:
             raise NothingToDo(f"{self.name} does not use OAuth; there is nothing to sign out of")
         if self._login is not None and not self._login.done():
             self._login.cancel()
-        await self.disable()
+        self._cancel_retry()
+        async with self._lock:
+            await self._close_session()
         await self.oauth.logout(forget_client=forget_client)
+        # One status for the editor: disabled and signed out together.
+        await self.disable()
         self._on_change(self)  # already disabled: the signed-out auth still needs a push
 
     # -- what the transport hands up ---------------------------------------------------

@@ -133,10 +133,11 @@ class TokenManager:
         self.on_change()
 
     async def forget(self) -> None:
-        """Delete the tokens (the authorization server record stays: it is not a secret)."""
+        """Delete the tokens (the authorization server record stays: it is not a secret).
+        Silent: the caller (a logout) tells the editor once, with the new state."""
         if self.auth_server is not None:
             await self.store.delete_tokens(self.resource, self.auth_server.issuer)
-        self._set(None)
+        self.tokens = None
 
     def _set(self, tokens: TokenSet | None) -> None:
         changed = tokens != self.tokens
