@@ -14,6 +14,9 @@ const read = (path) => JSON.parse(readFileSync(path, "utf8"));
 
 // Settings that are spellings of `servers` for other editors' files, not settings of their own.
 const NOT_CONTRIBUTED = new Set(["mcpServers", "inputs"]);
+// Where tokens go and which hosts may be plain http is the machine's business (in a remote
+// window: the remote settings); the server list and log level may differ per workspace.
+const SCOPES = { tokenStorage: "machine", allowInsecureLoopback: "machine", callbackHost: "machine" };
 
 /** The schema with every local `#/$defs/X` reference replaced by the definition itself. */
 function inline(node, defs) {
@@ -44,8 +47,7 @@ function configuration() {
       ...rest,
       ...(name === "servers" ? { default: {} } : {}),
       markdownDescription: description,
-      // Where mcpls finds executables and tokens is the machine's business, not a workspace's.
-      scope: "machine-overridable",
+      scope: SCOPES[name] ?? "window",
     };
   }
   return { title: "MCP servers (mcpls)", properties };

@@ -168,7 +168,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const mcpls: Mcpls = {
     async request<R>(method: string, params: object, signal?: AbortSignal): Promise<R> {
       if (!client?.isRunning()) throw new Error("mcpls is not running; see the output channel \"mcpls\"");
-      return client.sendRequest<R>(method, params, tokenFor(signal));
+      // An undefined token would be sent as a second parameter (params as a list): omit it.
+      const token = tokenFor(signal);
+      return token ? client.sendRequest<R>(method, params, token) : client.sendRequest<R>(method, params);
     },
     async authenticate(server, onProgress, signal) {
       if (!client?.isRunning()) throw new Error("mcpls is not running; see the output channel \"mcpls\"");

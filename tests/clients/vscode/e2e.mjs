@@ -1,0 +1,145 @@
+// Drives code-server (VS Code in a browser) with Playwright and Debian's Chromium through
+// one sign-in and sign-out with the mcpls extension. Run by test_e2e_code_server.py with
+// one argument, a JSON object: {url, tools, artifacts, server}. Prints one JSON line per
+// step ({step, ...facts}) for the test to assert on; exits non-zero on the first failure.
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+const config = JSON.parse(process.argv[2]);
+const { chromium } = createRequire(join(config.tools, "package.json"))("playwright-core");
+const STEP_TIMEOUT = 60_000;
+
+function report(step, facts = {}) {
+  console.log(JSON.stringify({ step, ...facts }));
+}
+
+/** Only origin and path: a callback URL's query holds a one-time code, kept out of the output. */
+function withoutQuery(url) {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
+}
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+  ],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+context.setDefaultTimeout(STEP_TIMEOUT);
+const opened = []; // every page other than the workbench, in order
+context.on("page", (page) => opened.push(page));
+const page = await context.newPage();
+opened.length = 0;
+
+const statusItem = page.locator(`[id="mcpls.mcpls.mcpls.status"]`);
+const shot = (name) => page.screenshot({ path: join(config.artifacts, `${name}.png`) });
+
+async function statusBarShows(text, icon) {
+  await statusItem.filter({ hasText: text }).locator(`.codicon-${icon}`).waitFor();
+  report("statusBar", { text: (await statusItem.innerText()).trim(), icon });
+}
+
+const quickInput = page.locator(".quick-input-widget");
+
+async function runCommand(title) {
+  await page.keyboard.press("Control+Shift+P");
+  const input = quickInput.locator("input");
+  await input.waitFor();
+  await input.fill(`>${title}`);
+  const row = quickInput.locator(".monaco-list-row", { hasText: title }).first();
+  await row.waitFor();
+  await shot(`palette-${title.replace(/\W+/g, "-")}`);
+  await row.click();
+  // The palette is gone once its filter text is: closed, or replaced by the command's own pick.
+  await page.waitForFunction(
+    () => !document.querySelector(".quick-input-widget input")?.value?.startsWith(">") ||
+      document.querySelector(".quick-input-widget")?.style.display === "none",
+  );
+}
+
+/** The rows of the quick pick titled `title`, as one line of text each. */
+async function quickPickRows(title) {
+  await quickInput.locator(".quick-input-title", { hasText: title }).waitFor();
+  const rows = quickInput.locator(".quick-input-list .monaco-list-row");
+  await rows.first().waitFor();
+  return (await rows.allInnerTexts()).map((text) => text.replace(/\s+/g, " ").trim());
+}
+
+async function closeQuickPick() {
+  await page.keyboard.press("Escape");
+  await quickInput.waitFor({ state: "hidden" });
+}
+
+try {
+  await page.goto(config.url);
+  await page.locator(".monaco-workbench").waitFor({ timeout: 120_000 });
+  report("workbench");
+
+  // mcpls found the server needs a sign-in: warning in the status bar, the one-time
+  // prompt as a notification with its buttons, and no page opened.
+  await statusBarShows("MCP 0/1", "warning");
+  const prompt = page.locator(".notification-toast", { hasText: `${config.server} needs you to sign in` });
+  await prompt.waitFor();
+  const buttons = await prompt.locator(".monaco-button").allInnerTexts();
+  report("prompt", { buttons: buttons.map((b) => b.trim()).filter(Boolean) });
+  await shot("1-needs-sign-in");
+  await prompt.locator(".monaco-button", { hasText: "Not now" }).click();
+  await prompt.waitFor({ state: "detached" });
+  report("pagesBeforeSignIn", { count: opened.length });
+
+  // The status quick pick, from a click on the status item.
+  await statusItem.click();
+  report("statusQuickPick", { rows: await quickPickRows("MCP servers") });
+  await shot("2-status-quick-pick");
+  await closeQuickPick();
+
+  // Sign in from the palette; the extension opens the authorization page (through
+  // code-server's proxy), which ends on mcpls's loopback callback.
+  const popup = context.waitForEvent("page", { timeout: STEP_TIMEOUT });
+  await runCommand("MCP: Authenticate Server…");
+  const signIn = await popup;
+  await signIn.waitForURL((url) => url.pathname.startsWith("/callback") || url.search.includes("code="), {
+    timeout: STEP_TIMEOUT,
+  });
+  await signIn.waitForLoadState("load");
+  report("signInPage", {
+    finalUrl: withoutQuery(signIn.url()),
+    text: (await signIn.locator("body").innerText()).trim().slice(0, 200),
+    pages: opened.length,
+  });
+  await signIn.close();
+  await page.bringToFront();
+
+  await statusBarShows("MCP 1/1", "plug");
+  await shot("3-connected");
+
+  await runCommand("MCP: Show Tools…");
+  report("tools", { rows: await quickPickRows(`Tools of ${config.server}`) });
+  await shot("4-tools");
+  await closeQuickPick();
+
+  await statusItem.click();
+  report("statusQuickPickConnected", { rows: await quickPickRows("MCP servers") });
+  await shot("5-status-connected");
+  await closeQuickPick();
+
+  await runCommand("MCP: Log Out of Server…");
+  await statusBarShows("MCP 0/0", "plug");
+  await statusItem.click();
+  report("statusQuickPickLoggedOut", { rows: await quickPickRows("MCP servers") });
+  await shot("6-logged-out");
+  await closeQuickPick();
+  report("pagesAtEnd", { count: opened.length });
+} catch (error) {
+  await shot("failure").catch(() => {});
+  report("failed", { error: String(error).split("\n").slice(0, 6).join("\n") });
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
