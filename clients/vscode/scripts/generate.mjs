@@ -40,6 +40,13 @@ function configuration() {
       scope: "machine",
     },
   };
+  // Read by vscode-languageclient itself: the JSON-RPC traffic in the "mcpls" output channel.
+  properties["mcpls.trace.server"] = {
+    enum: ["off", "messages", "verbose"],
+    default: "off",
+    markdownDescription: "Log every message between VS Code and mcpls in the output channel \"mcpls\".",
+    scope: "window",
+  };
   for (const [name, schema] of Object.entries(settings.properties)) {
     if (NOT_CONTRIBUTED.has(name)) continue;
     const { description, ...rest } = inline(schema, settings.$defs);

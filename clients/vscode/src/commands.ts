@@ -4,6 +4,8 @@ import type { ErrorData, ListToolsResult, ServerStatus } from "./contract.genera
 import { ACTION_LABELS, actionsFor, serverRow, type Action } from "./model.ts";
 import type { Mcpls, Ui } from "./ui.ts";
 
+const PASTE_TITLE = "MCP: Paste Sign-in Redirect URL…";
+
 /** The palette commands: id, title, and the action each one runs. */
 export const COMMANDS = [
   { id: "mcpls.showStatus", title: "MCP: Show Server Status" },
@@ -13,7 +15,7 @@ export const COMMANDS = [
   { id: "mcpls.disable", title: "MCP: Disable Server…", action: "disable" },
   { id: "mcpls.restart", title: "MCP: Restart Server…", action: "restart" },
   { id: "mcpls.showTools", title: "MCP: Show Tools…", action: "tools" },
-  { id: "mcpls.completeAuthentication", title: "MCP: Paste Sign-in Redirect URL…", action: "completeAuthentication" },
+  { id: "mcpls.completeAuthentication", title: PASTE_TITLE, action: "completeAuthentication" },
 ] as const satisfies readonly { id: string; title: string; action?: Action }[];
 
 const QUESTIONS: Record<Action, string> = {
@@ -111,28 +113,13 @@ export class Commands {
 
   /** mcp/authenticate under a cancellable progress notification showing mcpls's `$/progress`. */
   async authenticate(server: string): Promise<void> {
-    if (this.remote) void this.offerPasteBack(server);
+    // In a remote window the browser may end on a loopback page it cannot reach: say how to
+    // finish anyway. The hint goes with the progress, so it disappears when the sign-in ends.
+    const hint = this.remote ? ` If the browser cannot get back here, run "${PASTE_TITLE}".` : "";
     const status = await this.ui.withProgress(`Signing in to ${server}`, (progress) =>
-      this.mcpls.authenticate(server, (text) => progress.report(text), progress.signal),
+      this.mcpls.authenticate(server, (text) => progress.report(text + hint), progress.signal),
     );
     if (status.state === "connected") void this.ui.info(`${server} is connected.`);
-  }
-
-  /** In a remote window the browser may end on an unreachable loopback page: let the person paste it. */
-  private async offerPasteBack(server: string): Promise<void> {
-    const button = "Paste Redirect URL…";
-    const choice = await this.ui.info(
-      `If the browser cannot get back to mcpls after you sign in to ${server}, paste the address it ended on.`,
-      button,
-    );
-    if (choice !== button) return;
-    const current = this.statuses().find((s) => s.server === server);
-    if (current?.state !== "authenticating") return; // finished meanwhile
-    try {
-      await this.completeAuthentication(server);
-    } catch (error) {
-      if (errorData(error)?.kind !== "cancelled") this.ui.error(`${server}: ${message(error)}`);
-    }
   }
 
   async completeAuthentication(server: string): Promise<void> {

@@ -92,23 +92,25 @@ test("a failed request shows mcpls's message", async () => {
   assert.deepEqual(ui.of("error").map((e) => e.message), ["a: The authorization server refused the registration"]);
 });
 
-test("in a remote window the sign-in offers to paste the redirect URL", async () => {
-  const statuses = [status("a", "authRequired")];
-  const { ui, mcpls, commands } = setup(statuses, true);
-  const redirect = "http://127.0.0.1:5000/callback?code=abc&state=xyz";
-  let finish: (s: ServerStatus) => void = () => {};
-  mcpls.handlers["mcp/authenticate"] = () => {
-    statuses[0] = status("a", "authenticating");
-    return new Promise((resolve) => (finish = resolve));
-  };
-  mcpls.handlers["mcp/completeAuthentication"] = () => {
-    finish(status("a", "connected"));
-    return status("a", "connected");
-  };
-  ui.answers = ["Paste Redirect URL…", redirect];
+test("in a remote window the sign-in says how to paste the redirect URL", async () => {
+  const { ui, mcpls, commands } = setup([status("a", "authRequired")], true);
+  mcpls.progress = ["Opening the sign-in page"];
+  mcpls.handlers["mcp/authenticate"] = () => status("a", "connected");
   await commands.run("authenticate");
-  assert.deepEqual(mcpls.requests.map((r) => r.method), ["mcp/authenticate", "mcp/completeAuthentication"]);
-  assert.deepEqual(mcpls.requests[1].params, { server: "a", redirectUrl: redirect });
+  assert.deepEqual(ui.of("progress")[0].messages, [
+    'Opening the sign-in page If the browser cannot get back here, run "MCP: Paste Sign-in Redirect URL…".',
+  ]);
+});
+
+test("the pasted redirect URL finishes the sign-in under way", async () => {
+  const { ui, mcpls, commands } = setup([status("a", "connected"), status("b", "authenticating")]);
+  const redirect = "http://127.0.0.1:5000/callback?code=abc&state=xyz";
+  mcpls.handlers["mcp/completeAuthentication"] = () => status("b", "connected");
+  ui.answers = [` ${redirect} `];
+  await commands.run("completeAuthentication");
+  assert.deepEqual(mcpls.requests, [
+    { method: "mcp/completeAuthentication", params: { server: "b", redirectUrl: redirect } },
+  ]);
   const [box] = ui.of("input");
   assert.equal(box.options.validate?.("not a url"), "Paste the whole address, with its code= and state=");
 });

@@ -1,7 +1,8 @@
 // Drives code-server (VS Code in a browser) with Playwright and Debian's Chromium through
 // one sign-in and sign-out with the mcpls extension. Run by test_e2e_code_server.py with
-// one argument, a JSON object: {url, tools, artifacts, server}. Prints one JSON line per
+// one argument, a JSON object: {url, tools, artifacts, server, userSettings, addServer}. Prints one JSON line per
 // step ({step, ...facts}) for the test to assert on; exits non-zero on the first failure.
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
@@ -135,6 +136,20 @@ try {
   report("statusQuickPickLoggedOut", { rows: await quickPickRows("MCP servers") });
   await shot("6-logged-out");
   await closeQuickPick();
+
+  // A server added in the settings reaches mcpls without a restart (didChangeConfiguration).
+  const settings = JSON.parse(readFileSync(config.userSettings, "utf8"));
+  settings["mcpls.servers"] = { ...settings["mcpls.servers"], [config.addServer.name]: { url: config.addServer.url } };
+  // Edited as a person does, in the settings.json editor (a write behind VS Code's back is
+  // not picked up by code-server's remote user-data file system).
+  await runCommand("Preferences: Open User Settings (JSON)");
+  const editor = page.locator(".monaco-editor", { hasText: "mcpls.servers" }).last();
+  await editor.locator(".view-lines").click();
+  await page.keyboard.press("Control+A");
+  await page.keyboard.insertText(JSON.stringify(settings));
+  await page.keyboard.press("Control+S");
+  await statusBarShows("MCP 0/1", "warning");
+  await shot("7-server-added");
   report("pagesAtEnd", { count: opened.length });
 } catch (error) {
   await shot("failure").catch(() => {});

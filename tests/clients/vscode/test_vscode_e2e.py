@@ -36,6 +36,16 @@ class CodeServer:
     port: int
     workspace: Path
     log: Path
+    user_data: Path
+
+    @property
+    def user_settings(self) -> Path:
+        return self.user_data / "User" / "settings.json"
+
+    def mcpls_channel(self) -> str:
+        """The "mcpls" output channel (mcpls's stderr and, traced, every LSP message)."""
+        [channel] = (self.user_data / "logs").rglob("*-mcpls.log")
+        return channel.read_text(errors="replace")
 
     @property
     def url(self) -> str:
@@ -68,6 +78,10 @@ def user_settings(mcp_url: str) -> dict[str, Any]:
         "extensions.autoUpdate": False,
         "telemetry.telemetryLevel": "off",
         "update.mode": "none",
+        # The test replaces settings.json's text in the editor: no brackets or indent added.
+        "editor.autoClosingBrackets": "never",
+        "editor.autoClosingQuotes": "never",
+        "editor.autoIndent": "none",
     }
 
 
@@ -106,7 +120,7 @@ def code_server(
             # Its own process group, so the extension host and mcpls end with it.
             start_new_session=True,
         )
-    server = CodeServer(process, port, workspace, log)
+    server = CodeServer(process, port, workspace, log, user_data)
     try:
         deadline = time.monotonic() + 60
         while not healthy(port):
@@ -152,9 +166,18 @@ def end_group(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-async def drive(server: CodeServer, node: Node, artifacts: Path, name: str) -> list[dict[str, Any]]:
+async def drive(
+    server: CodeServer, node: Node, artifacts: Path, name: str, add_url: str
+) -> list[dict[str, Any]]:
     """Run e2e.mjs; its steps, or a failure with its output and code-server's log."""
-    config = {"url": server.url, "tools": str(TOOLS), "artifacts": str(artifacts), "server": name}
+    config = {
+        "url": server.url,
+        "tools": str(TOOLS),
+        "artifacts": str(artifacts),
+        "server": name,
+        "userSettings": str(server.user_settings),
+        "addServer": {"name": f"{name}-2", "url": add_url},
+    }
     process = await asyncio.create_subprocess_exec(
         str(node.executable),
         str(HERE / "e2e.mjs"),
@@ -185,7 +208,7 @@ def step(steps: list[dict[str, Any]], name: str, index: int = 0) -> dict[str, An
 async def test_sign_in_and_out_in_real_vscode(
     code_server: CodeServer, node: Node, artifacts: Path, py_oauth_server: Any
 ) -> None:
-    steps = await drive(code_server, node, artifacts, "svc")
+    steps = await drive(code_server, node, artifacts, "svc", py_oauth_server.mcp_url)
 
     # Before any action: needs sign-in, warned in the status bar, asked once, no page opened.
     assert step(steps, "statusBar", 0) == {
@@ -217,6 +240,14 @@ async def test_sign_in_and_out_in_real_vscode(
     assert step(steps, "statusBar", 2) == {"step": "statusBar", "text": "MCP 0/0", "icon": "plug"}
     [row] = step(steps, "statusQuickPickLoggedOut")["rows"]
     assert "disabled" in row
+    # A second server added in the settings (signed out, so it needs a sign-in), taken by the
+    # same mcpls process: one initialize in the extension's trace of the session.
+    assert step(steps, "statusBar", 3) == {
+        "step": "statusBar",
+        "text": "MCP 0/1",
+        "icon": "warning",
+    }
+    assert code_server.mcpls_channel().count("Sending request 'initialize") == 1
     assert step(steps, "pagesAtEnd")["count"] == 1
     stats = await py_oauth_server.stats()
     assert stats["authorizations"] == 1

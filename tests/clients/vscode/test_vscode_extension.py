@@ -55,6 +55,7 @@ def test_vsix_is_the_extension_mcpls_mcpls(vsix: Path) -> None:
     settings = set(package["contributes"]["configuration"]["properties"])
     assert settings == {
         "mcpls.path",
+        "mcpls.trace.server",
         "mcpls.servers",
         "mcpls.tokenStorage",
         "mcpls.allowInsecureLoopback",
