@@ -31,7 +31,7 @@ const browser = await chromium.launch({
     "--no-first-run",
   ],
 });
-const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+const context = await browser.newContext({ viewport: { width: 1000, height: 560 } });
 context.setDefaultTimeout(STEP_TIMEOUT);
 const opened = []; // every page other than the workbench, in order
 context.on("page", (page) => opened.push(page));
