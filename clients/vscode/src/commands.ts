@@ -1,6 +1,7 @@
 // The palette commands: pick a server the command applies to, send one mcp/* request,
 // show the outcome. Every decision about the server itself is mcpls's.
-import type { ErrorData, ListToolsResult, ServerStatus } from "./contract.generated.ts";
+import type { CallToolResult, ElicitParams, ErrorData, ListToolsResult, ServerStatus, Tool } from "./contract.generated.ts";
+import { askForm, fields } from "./elicit.ts";
 import { ACTION_LABELS, actionsFor, serverRow, type Action } from "./model.ts";
 import type { Mcpls, Ui } from "./ui.ts";
 
@@ -133,21 +134,33 @@ export class Commands {
     await this.mcpls.request<ServerStatus>("mcp/completeAuthentication", { server, redirectUrl: redirectUrl.trim() });
   }
 
+  /** The server's tools; the one picked is called, its arguments asked field by field. */
   async showTools(server: string): Promise<void> {
     const { tools } = await this.mcpls.request<ListToolsResult>("mcp/listTools", { server });
     if (tools.length === 0) {
       void this.ui.info(`${server} offers no tools.`);
       return;
     }
-    await this.ui.pick(
+    const picked = await this.ui.pick(
       tools.map((tool) => ({
         label: `$(tools) ${tool.name}`,
         description: typeof tool.title === "string" ? tool.title : undefined,
         detail: typeof tool.description === "string" ? tool.description : undefined,
-        value: tool.name,
+        value: tool,
       })),
-      { title: `Tools of ${server} (${tools.length})`, placeholder: "Filter tools" },
+      { title: `Tools of ${server} (${tools.length})`, placeholder: "Pick a tool to call it" },
     );
+    if (picked !== undefined) await this.callTool(server, picked);
+  }
+
+  async callTool(server: string, tool: Tool): Promise<void> {
+    const schema = { type: "object", properties: {}, ...tool.inputSchema } as ElicitParams["requestedSchema"];
+    const args = await askForm(this.ui, `${server}: arguments of ${tool.name}`, fields(schema));
+    if (args === undefined) return;
+    const result = await this.mcpls.request<CallToolResult>("mcp/callTool", { server, name: tool.name, arguments: args });
+    const text = describeResult(result);
+    if (result.isError) this.ui.error(`${tool.name} failed: ${text}`);
+    else void this.ui.info(`${tool.name}: ${text}`);
   }
 
   /** The status quick pick: every server with its state and details, then the actions that fit it. */
@@ -170,4 +183,13 @@ export class Commands {
     );
     if (action !== undefined) await this.run(action, server);
   }
+}
+
+/** A tool result in a line: its text blocks, and what other blocks there are. */
+export function describeResult(result: CallToolResult): string {
+  const parts = result.content.map((block) =>
+    block.type === "text" && typeof block.text === "string" ? block.text : `[${String(block.type)}]`,
+  );
+  if (parts.length === 0 && result.structuredContent !== undefined) return JSON.stringify(result.structuredContent);
+  return parts.join(" ") || "(no content)";
 }

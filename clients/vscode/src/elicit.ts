@@ -3,7 +3,7 @@
 import type { ElicitParams, ElicitResult } from "./contract.generated.ts";
 import type { PickItem, Ui } from "./ui.ts";
 
-type Json = string | number | boolean | string[];
+type Json = unknown;
 
 export interface Option {
   value: string;
@@ -15,7 +15,8 @@ export type Field =
   | { kind: "number" | "integer"; name: string; title: string; prompt?: string; required: boolean; default?: number; minimum?: number; maximum?: number }
   | { kind: "boolean"; name: string; title: string; prompt?: string; required: boolean; default?: boolean }
   | { kind: "enum"; name: string; title: string; prompt?: string; required: boolean; default?: string; options: Option[] }
-  | { kind: "multi"; name: string; title: string; prompt?: string; required: boolean; default?: string[]; options: Option[] };
+  | { kind: "multi"; name: string; title: string; prompt?: string; required: boolean; default?: string[]; options: Option[] }
+  | { kind: "json"; name: string; title: string; prompt?: string; required: boolean; default?: string };
 
 type Schema = Record<string, unknown>;
 
@@ -43,9 +44,13 @@ export function fields(requested: ElicitParams["requestedSchema"]): Field[] {
       required: required.has(name),
     };
     const def = schema.default;
-    if (schema.type === "array") {
-      const choices = options((schema.items ?? {}) as Schema) ?? [];
-      return { ...base, kind: "multi", options: choices, default: Array.isArray(def) ? def.map(String) : undefined };
+    const itemChoices = schema.type === "array" ? options((schema.items ?? {}) as Schema) : undefined;
+    if (itemChoices) {
+      return { ...base, kind: "multi", options: itemChoices, default: Array.isArray(def) ? def.map(String) : undefined };
+    }
+    // Not in MCP's restricted form schema, but in tools' input schemas: typed as JSON.
+    if (schema.type === "array" || schema.type === "object") {
+      return { ...base, kind: "json", default: def === undefined ? undefined : JSON.stringify(def) };
     }
     const choices = options(schema);
     if (choices) return { ...base, kind: "enum", options: choices, default: def === undefined ? undefined : String(def) };
@@ -79,6 +84,13 @@ export function validate(field: Field, text: string): string | undefined {
     if (field.kind === "integer" && !Number.isInteger(n)) return "Enter a whole number";
     if (field.minimum !== undefined && n < field.minimum) return `At least ${field.minimum}`;
     if (field.maximum !== undefined && n > field.maximum) return `At most ${field.maximum}`;
+  }
+  if (field.kind === "json") {
+    try {
+      JSON.parse(text);
+    } catch {
+      return "Enter a JSON value";
+    }
   }
   if (field.kind === "string") {
     if (field.minLength !== undefined && text.length < field.minLength) return `At least ${field.minLength} characters`;
@@ -131,9 +143,24 @@ async function ask(ui: Ui, title: string, field: Field): Promise<Json | null | u
       });
       if (text === undefined) return undefined;
       if (text === "") return null;
+      if (field.kind === "json") return JSON.parse(text);
       return field.kind === "string" ? text : Number(text);
     }
   }
+}
+
+/**
+ * Ask every field of a form in turn: the values entered (empty optional fields left out),
+ * or undefined when the person pressed Escape.
+ */
+export async function askForm(ui: Ui, title: string, form: Field[]): Promise<Record<string, Json> | undefined> {
+  const content: Record<string, Json> = {};
+  for (const field of form) {
+    const value = await ask(ui, title, field);
+    if (value === undefined) return undefined;
+    if (value !== null) content[field.name] = value;
+  }
+  return content;
 }
 
 /** Show the form to the person and answer mcpls with what they entered. */
@@ -145,11 +172,6 @@ export async function elicit(ui: Ui, params: ElicitParams): Promise<ElicitResult
     const answer = await ui.info(title, "Accept", "Decline");
     return answer === "Accept" ? { action: "accept", content: {} } : { action: "decline" };
   }
-  const content: Record<string, Json> = {};
-  for (const field of form) {
-    const value = await ask(ui, title, field);
-    if (value === undefined) return { action: "decline" };
-    if (value !== null) content[field.name] = value;
-  }
-  return { action: "accept", content };
+  const content = await askForm(ui, title, form);
+  return content === undefined ? { action: "decline" } : { action: "accept", content };
 }

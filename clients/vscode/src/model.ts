@@ -29,6 +29,11 @@ export function needsMorePermission(status: ServerStatus): boolean {
   return status.state === "connected" && (status.auth?.requiredScopes?.length ?? 0) > 0;
 }
 
+/** Whether the server asks the person to sign in (or to sign in again for more scopes). */
+export function wantsSignIn(status: ServerStatus): boolean {
+  return status.state === "authRequired" || status.error?.kind === "authRequired" || needsMorePermission(status);
+}
+
 /** Whether the server waits for the person: sign in, or look at an error. */
 export function needsPerson(status: ServerStatus): boolean {
   return status.state === "authRequired" || status.state === "error";
@@ -92,7 +97,8 @@ export function details(status: ServerStatus, now: Date = new Date()): string {
   const parts: string[] = [];
   const auth = status.auth;
   if (auth?.issuer) parts.push(`${auth.authenticated ? "signed in with" : "signs in with"} ${auth.issuer}`);
-  else if (auth && !auth.authenticated) parts.push("not signed in");
+  // mcpls reports `auth` for every http server; "not signed in" only matters when it asks for it.
+  else if (auth && !auth.authenticated && wantsSignIn(status)) parts.push("not signed in");
   if (auth?.expiresAt !== undefined) parts.push(tokenExpiry(auth.expiresAt, now));
   if (auth?.requiredScopes?.length) parts.push(`needs scopes ${auth.requiredScopes.join(" ")}`);
   if (status.toolCount !== undefined) parts.push(`${status.toolCount} tool${status.toolCount === 1 ? "" : "s"}`);

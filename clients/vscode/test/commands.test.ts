@@ -154,3 +154,38 @@ test("package.json contributes exactly these commands", async () => {
     COMMANDS.map((c) => ({ command: c.id, title: c.title })),
   );
 });
+
+test("a tool picked in Show Tools is called with the arguments asked field by field", async () => {
+  const { ui, mcpls, commands } = setup([status("a", "connected")]);
+  const inputSchema = {
+    type: "object",
+    properties: { text: { type: "string" }, times: { type: "integer", default: 2 }, extra: { type: "object" } },
+    required: ["text"],
+  };
+  mcpls.handlers["mcp/listTools"] = () => ({ tools: [{ name: "echo", inputSchema }] });
+  mcpls.handlers["mcp/callTool"] = () => ({ content: [{ type: "text", text: "hi hi" }, { type: "image", data: "" }] });
+  ui.answers = ["$(tools) echo", "hi", "2", '{"k": 1}'];
+  await commands.run("tools");
+  assert.deepEqual(mcpls.requests.at(-1), {
+    method: "mcp/callTool",
+    params: { server: "a", name: "echo", arguments: { text: "hi", times: 2, extra: { k: 1 } } },
+  });
+  assert.equal(ui.of("input")[1].options.value, "2");
+  assert.equal(ui.of("input")[2].options.validate?.("{"), "Enter a JSON value");
+  assert.deepEqual(ui.of("info").map((i) => i.message), ["echo: hi hi [image]"]);
+});
+
+test("a tool's own failure is shown as an error; Escape on an argument calls nothing", async () => {
+  const { ui, mcpls, commands } = setup([status("a", "connected")]);
+  const inputSchema = { type: "object", properties: { text: { type: "string" } } };
+  mcpls.handlers["mcp/listTools"] = () => ({ tools: [{ name: "echo", inputSchema }] });
+  mcpls.handlers["mcp/callTool"] = () => ({ content: [{ type: "text", text: "no such file" }], isError: true });
+  ui.answers = ["$(tools) echo", ""];
+  await commands.run("tools");
+  assert.deepEqual(mcpls.requests.at(-1)?.params, { server: "a", name: "echo", arguments: {} });
+  assert.deepEqual(ui.of("error").map((e) => e.message), ["echo failed: no such file"]);
+
+  ui.answers = ["$(tools) echo", undefined];
+  await commands.run("tools");
+  assert.equal(mcpls.requests.filter((r) => r.method === "mcp/callTool").length, 1);
+});

@@ -60,4 +60,7 @@ test("details show account, token expiry, tools and the last error", () => {
   assert.equal(details(failed, now), "Connection refused");
   const out = status("c", "authRequired", { auth: { authenticated: false } });
   assert.equal(details(out, now), "not signed in");
+  // A server without OAuth: mcpls still reports `auth: {authenticated: false}`.
+  const plain = status("d", "connected", { auth: { authenticated: false }, toolCount: 1 });
+  assert.equal(details(plain, now), "1 tool");
 });

@@ -1,7 +1,9 @@
 // Drives code-server (VS Code in a browser) with Playwright and Debian's Chromium through
-// one sign-in and sign-out with the mcpls extension. Run by test_e2e_code_server.py with
-// one argument, a JSON object: {url, tools, artifacts, server, userSettings, addServer}. Prints one JSON line per
-// step ({step, ...facts}) for the test to assert on; exits non-zero on the first failure.
+// a sign-in, a tool that asks a question, a sign-out and a settings change with the mcpls
+// extension. Run by test_vscode_e2e.py with one argument, a JSON object: {url, tools,
+// artifacts, server (needs OAuth), plainServer, userSettings, addServer: {name, url}}.
+// Prints one JSON line per step ({step, ...facts}) for the test to assert on; exits
+// non-zero on the first failure.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -72,6 +74,14 @@ async function quickPickRows(title) {
   return (await rows.allInnerTexts()).map((text) => text.replace(/\s+/g, " ").trim());
 }
 
+/** Click the row of the quick pick titled `title` whose text starts with `start`. */
+async function pickRow(title, start) {
+  await quickInput.locator(".quick-input-title", { hasText: title }).waitFor();
+  await quickInput.locator("input").fill(start); // long lists render only the rows in view
+  const pattern = new RegExp(`^\\s*${start.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`);
+  await quickInput.locator(".quick-input-list .monaco-list-row", { hasText: pattern }).first().click();
+}
+
 async function closeQuickPick() {
   await page.keyboard.press("Escape");
   await quickInput.waitFor({ state: "hidden" });
@@ -82,9 +92,9 @@ try {
   await page.locator(".monaco-workbench").waitFor({ timeout: 120_000 });
   report("workbench");
 
-  // mcpls found the server needs a sign-in: warning in the status bar, the one-time
-  // prompt as a notification with its buttons, and no page opened.
-  await statusBarShows("MCP 0/1", "warning");
+  // mcpls connected the plain server and found the other needs a sign-in: warning in the
+  // status bar, the one-time prompt as a notification with its buttons, no page opened.
+  await statusBarShows("MCP 1/2", "warning");
   const prompt = page.locator(".notification-toast", { hasText: `${config.server} needs you to sign in` });
   await prompt.waitFor();
   const buttons = await prompt.locator(".monaco-button").allInnerTexts();
@@ -117,24 +127,43 @@ try {
   await signIn.close();
   await page.bringToFront();
 
-  await statusBarShows("MCP 1/1", "plug");
+  await statusBarShows("MCP 2/2", "plug");
   await shot("3-connected");
 
+  // Two servers have tools: the command asks which.
   await runCommand("MCP: Show Tools…");
+  report("toolsServers", { rows: await quickPickRows("Show the tools of which MCP server?") });
+  await pickRow("Show the tools of which MCP server?", config.server);
   report("tools", { rows: await quickPickRows(`Tools of ${config.server}`) });
   await shot("4-tools");
   await closeQuickPick();
 
+  // A tool that asks the person for input (elicitation): an input box, default filled in.
+  await runCommand("MCP: Show Tools…");
+  await pickRow("Show the tools of which MCP server?", config.plainServer);
+  await pickRow(`Tools of ${config.plainServer}`, "ask_name");
+  const question = `${config.plainServer}: What is your name?`;
+  await quickInput.locator(".quick-input-title", { hasText: question }).waitFor();
+  const answer = quickInput.locator("input");
+  report("elicitation", { title: question, value: await answer.inputValue() });
+  await shot("5-elicitation");
+  await answer.fill("Ada");
+  await page.keyboard.press("Enter");
+  const result = page.locator(".notification-toast", { hasText: "ask_name:" });
+  await result.waitFor();
+  report("toolResult", { text: (await result.locator(".notification-list-item-message").innerText()).trim() });
+
   await statusItem.click();
   report("statusQuickPickConnected", { rows: await quickPickRows("MCP servers") });
-  await shot("5-status-connected");
+  await shot("6-status-connected");
   await closeQuickPick();
 
+  // Only one server is signed in: the command takes it without asking.
   await runCommand("MCP: Log Out of Server…");
-  await statusBarShows("MCP 0/0", "plug");
+  await statusBarShows("MCP 1/1", "plug");
   await statusItem.click();
   report("statusQuickPickLoggedOut", { rows: await quickPickRows("MCP servers") });
-  await shot("6-logged-out");
+  await shot("7-logged-out");
   await closeQuickPick();
 
   // A server added in the settings reaches mcpls without a restart (didChangeConfiguration).
@@ -148,8 +177,8 @@ try {
   await page.keyboard.press("Control+A");
   await page.keyboard.insertText(JSON.stringify(settings));
   await page.keyboard.press("Control+S");
-  await statusBarShows("MCP 0/1", "warning");
-  await shot("7-server-added");
+  await statusBarShows("MCP 1/2", "warning");
+  await shot("8-server-added");
   report("pagesAtEnd", { count: opened.length });
 } catch (error) {
   await shot("failure").catch(() => {});

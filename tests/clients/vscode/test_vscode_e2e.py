@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from clients.vscode.vscode_env import HERE, REPO, TOOLS, Node, redact
-from peers.managed import HOST, free_port
+from peers.managed import HOST, HttpPeer, free_port
 
 MCPLS = Path(sys.executable).parent / "mcpls"
 CODE_SERVER = TOOLS / "node_modules" / ".bin" / "code-server"
@@ -65,9 +65,9 @@ def machine_settings() -> dict[str, Any]:
     }
 
 
-def user_settings(mcp_url: str) -> dict[str, Any]:
+def user_settings(oauth_url: str, plain_url: str) -> dict[str, Any]:
     return {
-        "mcpls.servers": {"svc": {"url": mcp_url}},
+        "mcpls.servers": {"svc": {"url": oauth_url}, "py": {"url": plain_url}},
         "mcpls.trace.server": "verbose",
         # A quiet, trusted workbench: no Restricted Mode, chat agent, tours or updates.
         "security.workspace.trust.enabled": False,
@@ -87,14 +87,19 @@ def user_settings(mcp_url: str) -> dict[str, Any]:
 
 @pytest.fixture
 def code_server(
-    tmp_path: Path, node: Node, vsix: Path, artifacts: Path, py_oauth_server: Any
+    tmp_path: Path,
+    node: Node,
+    vsix: Path,
+    artifacts: Path,
+    py_oauth_server: Any,
+    py_mcp_server: HttpPeer,
 ) -> Iterator[CodeServer]:
     user_data, extensions, workspace = (tmp_path / n for n in ("user-data", "extensions", "ws"))
     for folder in (user_data / "User", user_data / "Machine", extensions, workspace):
         folder.mkdir(parents=True)
     (user_data / "Machine" / "settings.json").write_text(json.dumps(machine_settings(), indent=2))
     (user_data / "User" / "settings.json").write_text(
-        json.dumps(user_settings(py_oauth_server.mcp_url), indent=2)
+        json.dumps(user_settings(py_oauth_server.mcp_url, py_mcp_server.url), indent=2)
     )
     dirs = ["--user-data-dir", str(user_data), "--extensions-dir", str(extensions)]
     installed = node.run(str(CODE_SERVER), *dirs, "--install-extension", str(vsix), cwd=tmp_path)
@@ -175,6 +180,7 @@ async def drive(
         "tools": str(TOOLS),
         "artifacts": str(artifacts),
         "server": name,
+        "plainServer": "py",
         "userSettings": str(server.user_settings),
         "addServer": {"name": f"{name}-2", "url": add_url},
     }
@@ -210,54 +216,75 @@ async def test_sign_in_and_out_in_real_vscode(
 ) -> None:
     steps = await drive(code_server, node, artifacts, "svc", py_oauth_server.mcp_url)
 
-    # Before any action: needs sign-in, warned in the status bar, asked once, no page opened.
+    # Before any action: one server connected, one needing a sign-in (warned in the status
+    # bar, asked once), and no page opened.
     assert step(steps, "statusBar", 0) == {
         "step": "statusBar",
-        "text": "MCP 0/1",
+        "text": "MCP 1/2",
         "icon": "warning",
     }
     assert step(steps, "prompt")["buttons"] == ["Authenticate", "Not now"]
     assert step(steps, "pagesBeforeSignIn")["count"] == 0
-    [row] = step(steps, "statusQuickPick")["rows"]
-    assert "svc" in row
-    assert "needs sign-in" in row
+    py, svc = step(steps, "statusQuickPick")["rows"]
+    assert py.startswith("py")
+    assert "connected" in py
+    assert svc.startswith("svc")
+    assert "needs sign-in" in svc
 
-    # MCP: Authenticate Server… opened exactly one page, which ended on mcpls's callback.
+    # MCP: Authenticate Server… (only svc needs it) opened exactly one page, which ended on
+    # mcpls's loopback callback.
     sign_in = step(steps, "signInPage")
     assert sign_in["finalUrl"].startswith(f"http://{HOST}:")
     assert sign_in["finalUrl"].endswith("/callback")
     assert "mcpls has the sign-in" in sign_in["text"]
     assert sign_in["pages"] == 1
-    assert step(steps, "statusBar", 1) == {"step": "statusBar", "text": "MCP 1/1", "icon": "plug"}
-    assert any(
-        row.startswith("echo") or " echo" in f" {row}" for row in step(steps, "tools")["rows"]
-    )
-    [row] = step(steps, "statusQuickPickConnected")["rows"]
-    assert "connected" in row
-    assert f"signed in with {py_oauth_server.issuer}" in row
+    assert step(steps, "statusBar", 1) == {"step": "statusBar", "text": "MCP 2/2", "icon": "plug"}
 
-    # MCP: Log Out of Server…: disabled, not counted, signed out at the authorization server.
-    assert step(steps, "statusBar", 2) == {"step": "statusBar", "text": "MCP 0/0", "icon": "plug"}
-    [row] = step(steps, "statusQuickPickLoggedOut")["rows"]
-    assert "disabled" in row
-    # A second server added in the settings (signed out, so it needs a sign-in), taken by the
-    # same mcpls process: one initialize in the extension's trace of the session.
+    # MCP: Show Tools…: a pick of the two servers, then svc's tools.
+    py, svc = step(steps, "toolsServers")["rows"]
+    assert py.startswith("py")
+    assert svc.startswith("svc")
+    assert [row.split()[0] for row in step(steps, "tools")["rows"]] == [
+        "whoami",
+        "echo",
+        "admin_echo",
+    ]
+    # A tool of py asks for a name (mcp/elicit): an input box with the default filled in.
+    assert step(steps, "elicitation")["value"] == "anonymous"
+    result = step(steps, "toolResult")["text"]
+    assert result.startswith("ask_name: ")
+    assert json.loads(result.removeprefix("ask_name: ")) == {
+        "action": "accept",
+        "content": {"name": "Ada"},
+    }
+    svc_row = step(steps, "statusQuickPickConnected")["rows"][1]
+    assert "connected" in svc_row
+    assert f"signed in with {py_oauth_server.issuer}" in svc_row
+
+    # MCP: Log Out of Server…: svc disabled, not counted, signed out at the authorization server.
+    assert step(steps, "statusBar", 2) == {"step": "statusBar", "text": "MCP 1/1", "icon": "plug"}
+    svc_row = step(steps, "statusQuickPickLoggedOut")["rows"][1]
+    assert svc_row.startswith("svc")
+    assert "disabled" in svc_row
+    stats = await py_oauth_server.stats()
+    assert stats["authorizations"] == 1
+    assert stats["revocations"] >= 1
+
+    # A server added in the settings (signed out, so it needs a sign-in), taken by the same
+    # mcpls process: one initialize in the output channel's trace of the whole session.
     assert step(steps, "statusBar", 3) == {
         "step": "statusBar",
-        "text": "MCP 0/1",
+        "text": "MCP 1/2",
         "icon": "warning",
     }
     assert code_server.mcpls_channel().count("Sending request 'initialize") == 1
     assert step(steps, "pagesAtEnd")["count"] == 1
-    stats = await py_oauth_server.stats()
-    assert stats["authorizations"] == 1
-    assert stats["revocations"] >= 1
 
     for shot in (
         "1-needs-sign-in",
         "2-status-quick-pick",
         "3-connected",
         "4-tools",
-        "6-logged-out",
+        "7-logged-out",
     ):
         assert (artifacts / f"{shot}.png").stat().st_size > 10_000, shot
