@@ -106,6 +106,8 @@ function tokenFor(signal: AbortSignal | undefined): vscode.CancellationToken | u
   return source.token;
 }
 
+let client: LanguageClient | undefined;
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const output = vscode.window.createOutputChannel("mcpls");
   const statuses = new Map<string, ServerStatus>();
@@ -115,7 +117,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(output, item);
 
   const render = (): void => {
-    const view = statusBar([...statuses.values()].sort((a, b) => a.server.localeCompare(b.server)));
+    const sorted = [...statuses.values()].sort((a, b) => a.server.localeCompare(b.server));
+    const view = statusBar(sorted, client?.state !== State.Stopped);
     item.text = view.text;
     item.tooltip = view.tooltip;
     item.backgroundColor = view.warning ? new vscode.ThemeColor("statusBarItem.warningBackground") : undefined;
@@ -126,7 +129,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     return settingsForMcpls((name) => config.inspect(name));
   };
 
-  let client: LanguageClient | undefined;
+  /** Replace every status with mcpls's current picture (a new process, or a changed server list). */
+  const refresh = async (from: LanguageClient): Promise<void> => {
+    try {
+      const { servers } = await from.sendRequest<{ servers: ServerStatus[] }>("mcp/status", {});
+      statuses.clear();
+      for (const status of servers) statuses.set(status.server, status);
+    } catch (error) {
+      output.appendLine(`mcp/status failed: ${String(error)}`);
+    }
+    render();
+  };
   const start = async (): Promise<void> => {
     const { command, args } = serverCommand(vscode.workspace.getConfiguration("mcpls").get<string>("path"));
     const serverOptions: ServerOptions = { command, args, options: { env: process.env } };
@@ -144,12 +157,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     });
     next.onRequest("mcp/elicit", (params: ElicitParams) => elicit(vscodeUi, params));
     next.onDidChangeState(async ({ newState }) => {
-      if (newState !== State.Running) return;
+      if (newState !== State.Running) {
+        render();
+        return;
+      }
       // A fresh process (first start or a restart): take its whole picture.
-      const { servers } = await next.sendRequest<{ servers: ServerStatus[] }>("mcp/status", {});
-      statuses.clear();
-      for (const status of servers) statuses.set(status.server, status);
-      render();
+      await refresh(next);
       const version = (next.initializeResult?.capabilities.experimental as { mcpls?: { version?: number } } | undefined)?.mcpls?.version;
       if (version !== CONTRACT_VERSION) {
         output.appendLine(`mcpls speaks contract version ${String(version)}; this extension was written for ${CONTRACT_VERSION}`);
@@ -204,12 +217,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         await start();
         return;
       }
-      // No restart: mcpls applies the new settings and reports what changed.
-      await client?.sendNotification("workspace/didChangeConfiguration", { settings: settings() });
+      // No restart: mcpls applies the new settings; a removed server sends no status, so
+      // the list is read again.
+      if (!client?.isRunning()) return;
+      await client.sendNotification("workspace/didChangeConfiguration", { settings: settings() });
+      await refresh(client);
     }),
-    { dispose: () => void client?.stop() },
   );
   await start();
 }
 
-export async function deactivate(): Promise<void> {}
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+  client = undefined;
+}

@@ -80,7 +80,10 @@ export interface StatusBarView {
 }
 
 /** `$(plug) MCP c/e`: connected out of enabled; a warning when any server needs the person. */
-export function statusBar(statuses: readonly ServerStatus[]): StatusBarView {
+export function statusBar(statuses: readonly ServerStatus[], running = true): StatusBarView {
+  if (!running) {
+    return { text: "$(warning) MCP", warning: true, tooltip: 'mcpls is not running: see the output channel "mcpls"' };
+  }
   const enabled = statuses.filter((s) => s.state !== "disabled").length;
   const connected = statuses.filter((s) => s.state === "connected").length;
   const warning = statuses.some(needsPerson);

@@ -19,6 +19,13 @@ test("status bar warns when a server needs a sign-in or has failed", () => {
   assert.equal(statusBar([status("b", "authRequired")]).tooltip, "b: needs sign-in");
 });
 
+test("status bar says when mcpls is not running", () => {
+  const view = statusBar([status("a", "connected")], false);
+  assert.equal(view.text, "$(warning) MCP");
+  assert.equal(view.warning, true);
+  assert.match(view.tooltip, /not running/);
+});
+
 test("status bar with no servers says where to add them", () => {
   const view = statusBar([]);
   assert.equal(view.text, "$(plug) MCP 0/0");

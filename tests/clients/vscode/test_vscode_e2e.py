@@ -42,6 +42,19 @@ class CodeServer:
     def user_settings(self) -> Path:
         return self.user_data / "User" / "settings.json"
 
+    def mcpls_processes(self) -> list[int]:
+        """The pids of `mcpls serve` processes in code-server's process group."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+            except OSError:  # ended meanwhile
+                continue
+            if int(fields[2]) == self.process.pid and str(MCPLS).encode() in cmdline[:2]:
+                found.append(int(stat.parent.name))
+        return found
+
     def mcpls_channel(self) -> str:
         """The "mcpls" output channel (mcpls's stderr and, traced, every LSP message)."""
         [channel] = (self.user_data / "logs").rglob("*-mcpls.log")
