@@ -9,6 +9,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 
 debs=(chromium libkrb5-dev libsecret-1-dev libxkbfile-dev libx11-dev g++ make)
 missing=()
+command -v npm >/dev/null || missing+=(npm)
 for deb in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "ok installed" || missing+=("$deb")
 done
