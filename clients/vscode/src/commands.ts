@@ -45,6 +45,14 @@ export function errorData(error: unknown): ErrorData | undefined {
   return data && typeof data === "object" && typeof (data as ErrorData).kind === "string" ? (data as ErrorData) : undefined;
 }
 
+/** LSP's RequestCancelled: what a $/cancelRequest gets back. */
+const REQUEST_CANCELLED = -32800;
+
+/** Whether the request ended because the person cancelled it (the Cancel button, or abandoning the sign-in). */
+export function wasCancelled(error: unknown): boolean {
+  return errorData(error)?.kind === "cancelled" || (error as { code?: unknown } | null)?.code === REQUEST_CANCELLED;
+}
+
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -85,8 +93,7 @@ export class Commands {
     try {
       await this.perform(action, server);
     } catch (error) {
-      const kind = errorData(error)?.kind;
-      if (kind === "cancelled") return; // the person cancelled; nothing to tell them
+      if (wasCancelled(error)) return; // the person cancelled; nothing to tell them
       this.ui.error(`${server}: ${message(error)}`);
     }
   }

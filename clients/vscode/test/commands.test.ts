@@ -67,21 +67,26 @@ test("nothing to do is said, not sent", async () => {
   assert.deepEqual(ui.of("info").map((i) => i.message), ["Every MCP server is enabled.", "No MCP server is signed in."]);
 });
 
-test("cancelling the sign-in cancels the request and shows no error", async () => {
-  const { ui, mcpls, commands } = setup([status("a", "authRequired")]);
-  ui.cancelProgress = true;
-  let cancelled = false;
-  mcpls.handlers["mcp/authenticate"] = (_params, signal) =>
-    new Promise((_resolve, reject) => {
-      signal?.addEventListener("abort", () => {
-        cancelled = true;
-        reject(rpcError("Sign-in cancelled", "cancelled"));
+for (const [answer, error] of [
+  ["a cancelled error", rpcError("Sign-in cancelled", "cancelled")],
+  ["LSP's RequestCancelled", rpcError("Request cancelled", undefined, -32800)],
+] as const) {
+  test(`cancelling the sign-in cancels the request and shows no error (${answer})`, async () => {
+    const { ui, mcpls, commands } = setup([status("a", "authRequired")]);
+    ui.cancelProgress = true;
+    let cancelled = false;
+    mcpls.handlers["mcp/authenticate"] = (_params, signal) =>
+      new Promise((_resolve, reject) => {
+        signal?.addEventListener("abort", () => {
+          cancelled = true;
+          reject(error);
+        });
       });
-    });
-  await commands.run("authenticate");
-  assert.equal(cancelled, true);
-  assert.deepEqual(ui.of("error"), []);
-});
+    await commands.run("authenticate");
+    assert.equal(cancelled, true);
+    assert.deepEqual(ui.of("error"), []);
+  });
+}
 
 test("a failed request shows mcpls's message", async () => {
   const { ui, mcpls, commands } = setup([status("a", "authRequired")]);

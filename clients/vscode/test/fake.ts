@@ -86,6 +86,6 @@ export function status(server: string, state: ServerStatus["state"], extra: Part
 }
 
 /** A JSON-RPC error as vscode-languageclient rejects with it. */
-export function rpcError(message: string, kind: string): Error {
-  return Object.assign(new Error(message), { code: -32800, data: { kind } });
+export function rpcError(message: string, kind: string | undefined, code = -32603): Error {
+  return Object.assign(new Error(message), { code, data: kind === undefined ? undefined : { kind } });
 }
