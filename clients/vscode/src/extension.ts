@@ -17,7 +17,7 @@ import {
 import { Commands, COMMANDS } from "./commands.ts";
 import type { ElicitParams, ServerStatus } from "./contract.generated.ts";
 import { elicit } from "./elicit.ts";
-import { statusBar } from "./model.ts";
+import { mergeSnapshot, statusBar } from "./model.ts";
 import { serverCommand, settingsForMcpls } from "./settings.ts";
 import type { Mcpls, Ui } from "./ui.ts";
 
@@ -110,7 +110,9 @@ let client: LanguageClient | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const output = vscode.window.createOutputChannel("mcpls");
-  const statuses = new Map<string, ServerStatus>();
+  let statuses = new Map<string, ServerStatus>();
+  // Servers notified while an mcp/status request is out, per request.
+  const inFlight = new Set<Set<string>>();
   const item = vscode.window.createStatusBarItem("mcpls.status", vscode.StatusBarAlignment.Left, 0);
   item.name = "MCP servers";
   item.command = "mcpls.showStatus";
@@ -131,12 +133,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   /** Replace every status with mcpls's current picture (a new process, or a changed server list). */
   const refresh = async (from: LanguageClient): Promise<void> => {
+    const notified = new Set<string>();
+    inFlight.add(notified);
     try {
       const { servers } = await from.sendRequest<{ servers: ServerStatus[] }>("mcp/status", {});
-      statuses.clear();
-      for (const status of servers) statuses.set(status.server, status);
+      statuses = mergeSnapshot(statuses, servers, notified);
     } catch (error) {
       output.appendLine(`mcp/status failed: ${String(error)}`);
+    } finally {
+      inFlight.delete(notified);
     }
     render();
   };
@@ -153,6 +158,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     next.registerFeature(elicitationCapability);
     next.onNotification("mcp/didChangeStatus", (status: ServerStatus) => {
       statuses.set(status.server, status);
+      for (const notified of inFlight) notified.add(status.server);
       render();
     });
     next.onRequest("mcp/elicit", (params: ElicitParams) => elicit(vscodeUi, params));

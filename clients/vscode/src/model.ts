@@ -162,3 +162,22 @@ export function serverRow(status: ServerStatus, now?: Date): ServerRow {
     server: status.server,
   };
 }
+
+/**
+ * The statuses after an mcp/status answer. mcpls can answer with a picture older than a
+ * mcp/didChangeStatus that arrived while the request was out, so a server notified
+ * meanwhile keeps its notified status; the others take the answer's (absent: removed).
+ */
+export function mergeSnapshot(
+  current: ReadonlyMap<string, ServerStatus>,
+  snapshot: readonly ServerStatus[],
+  notifiedMeanwhile: ReadonlySet<string>,
+): Map<string, ServerStatus> {
+  const merged = new Map<string, ServerStatus>();
+  for (const status of snapshot) merged.set(status.server, status);
+  for (const server of notifiedMeanwhile) {
+    const notified = current.get(server);
+    if (notified) merged.set(server, notified);
+  }
+  return merged;
+}

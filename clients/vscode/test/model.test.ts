@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { actionsFor, details, statusBar, stateLabel } from "../src/model.ts";
+import { actionsFor, details, mergeSnapshot, statusBar, stateLabel } from "../src/model.ts";
 import { status } from "./fake.ts";
 
 test("status bar counts connected out of enabled servers", () => {
@@ -70,4 +70,18 @@ test("details show account, token expiry, tools and the last error", () => {
   // A server without OAuth: mcpls still reports `auth: {authenticated: false}`.
   const plain = status("d", "connected", { auth: { authenticated: false }, toolCount: 1 });
   assert.equal(details(plain, now), "1 tool");
+});
+
+test("an mcp/status answer does not undo a notification that came while it was out", () => {
+  const current = new Map([
+    ["a", status("a", "connecting")],
+    ["gone", status("gone", "connected")],
+    ["b", status("b", "connected")],
+  ]);
+  const snapshot = [status("a", "disabled"), status("b", "authRequired"), status("c", "connecting")];
+  const merged = mergeSnapshot(current, snapshot, new Set(["a"]));
+  assert.deepEqual(
+    [...merged.values()].map((s) => [s.server, s.state]),
+    [["a", "connecting"], ["b", "authRequired"], ["c", "connecting"]],
+  );
 });
