@@ -153,9 +153,39 @@ try {
   await result.waitFor();
   report("toolResult", { text: (await result.locator(".notification-list-item-message").innerText()).trim() });
 
+  // Step-up: a tool needing a scope the sign-in did not grant fails (403 insufficient_scope);
+  // the status says so, and a new sign-in from the palette grants it.
+  const callAdminEcho = async () => {
+    await runCommand("MCP: Show Tools…");
+    await pickRow("Show the tools of which MCP server?", config.server);
+    await pickRow(`Tools of ${config.server}`, "admin_echo");
+    await quickInput.locator(".quick-input-title", { hasText: "arguments of admin_echo" }).waitFor();
+    await quickInput.locator("input").fill("root");
+    await page.keyboard.press("Enter");
+  };
+  await callAdminEcho();
+  const refused = page.locator(".notification-toast", { has: page.locator(".codicon-error") });
+  await refused.waitFor();
+  report("stepUpRefused", { text: (await refused.locator(".notification-list-item-message").innerText()).trim() });
+  await statusItem.click();
+  report("statusQuickPickStepUp", { rows: await quickPickRows("MCP servers") });
+  await shot("6-needs-more-permission");
+  await closeQuickPick();
+  const popup2 = context.waitForEvent("page", { timeout: STEP_TIMEOUT });
+  await runCommand("MCP: Authenticate Server…");
+  const signIn2 = await popup2;
+  await signIn2.waitForURL((url) => url.pathname.startsWith("/callback"), { timeout: STEP_TIMEOUT });
+  await signIn2.close();
+  await page.bringToFront();
+  await statusBarShows("MCP 2/2", "plug");
+  await callAdminEcho();
+  const granted = page.locator(".notification-toast", { hasText: "admin_echo: " });
+  await granted.waitFor();
+  report("stepUpGranted", { text: (await granted.locator(".notification-list-item-message").innerText()).trim() });
+
   await statusItem.click();
   report("statusQuickPickConnected", { rows: await quickPickRows("MCP servers") });
-  await shot("6-status-connected");
+  await shot("7-status-connected");
   await closeQuickPick();
 
   // Only one server is signed in: the command takes it without asking.
@@ -163,7 +193,7 @@ try {
   await statusBarShows("MCP 1/1", "plug");
   await statusItem.click();
   report("statusQuickPickLoggedOut", { rows: await quickPickRows("MCP servers") });
-  await shot("7-logged-out");
+  await shot("8-logged-out");
   await closeQuickPick();
 
   // A server added in the settings reaches mcpls without a restart (didChangeConfiguration).
@@ -178,7 +208,7 @@ try {
   await page.keyboard.insertText(JSON.stringify(settings));
   await page.keyboard.press("Control+S");
   await statusBarShows("MCP 1/2", "warning");
-  await shot("8-server-added");
+  await shot("9-server-added");
   report("pagesAtEnd", { count: opened.length });
 } catch (error) {
   await shot("failure").catch(() => {});

@@ -270,34 +270,44 @@ async def test_sign_in_and_out_in_real_vscode(
         "action": "accept",
         "content": {"name": "Ada"},
     }
+    # Step-up: admin_echo needs mcp:admin, which the first sign-in did not grant. The call
+    # fails with mcpls's words, the status asks for a sign-in (or, once mcpls keeps the
+    # server connected after a 403, for more permission), and a second sign-in grants it.
+    assert step(steps, "stepUpRefused")["text"].startswith("svc: ")
+    svc_row = step(steps, "statusQuickPickStepUp")["rows"][1]
+    assert "needs sign-in" in svc_row or "needs more permission" in svc_row, svc_row
+    assert "mcp:admin" in svc_row
+    assert step(steps, "statusBar", 2) == {"step": "statusBar", "text": "MCP 2/2", "icon": "plug"}
+    assert step(steps, "stepUpGranted")["text"] == "admin_echo: root"
+    assert (await py_oauth_server.stats())["authorizations"] == 2
+
     svc_row = step(steps, "statusQuickPickConnected")["rows"][1]
     assert "connected" in svc_row
     assert f"signed in with {py_oauth_server.issuer}" in svc_row
 
     # MCP: Log Out of Server…: svc disabled, not counted, signed out at the authorization server.
-    assert step(steps, "statusBar", 2) == {"step": "statusBar", "text": "MCP 1/1", "icon": "plug"}
+    assert step(steps, "statusBar", 3) == {"step": "statusBar", "text": "MCP 1/1", "icon": "plug"}
     svc_row = step(steps, "statusQuickPickLoggedOut")["rows"][1]
     assert svc_row.startswith("svc")
     assert "disabled" in svc_row
-    stats = await py_oauth_server.stats()
-    assert stats["authorizations"] == 1
-    assert stats["revocations"] >= 1
+    assert (await py_oauth_server.stats())["revocations"] >= 1
 
     # A server added in the settings (signed out, so it needs a sign-in), taken by the same
     # mcpls process: one initialize in the output channel's trace of the whole session.
-    assert step(steps, "statusBar", 3) == {
+    assert step(steps, "statusBar", 4) == {
         "step": "statusBar",
         "text": "MCP 1/2",
         "icon": "warning",
     }
     assert code_server.mcpls_channel().count("Sending request 'initialize") == 1
-    assert step(steps, "pagesAtEnd")["count"] == 1
+    assert step(steps, "pagesAtEnd")["count"] == 2  # the two sign-ins
 
     for shot in (
         "1-needs-sign-in",
         "2-status-quick-pick",
         "3-connected",
         "4-tools",
-        "7-logged-out",
+        "6-needs-more-permission",
+        "8-logged-out",
     ):
         assert (artifacts / f"{shot}.png").stat().st_size > 10_000, shot
