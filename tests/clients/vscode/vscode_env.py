@@ -48,6 +48,7 @@ class Node:
             argv,
             cwd=cwd,
             env=self.env,
+            stdin=subprocess.DEVNULL,  # a tool that prompts fails at once instead of hanging
             capture_output=True,
             text=True,
             timeout=timeout,
