@@ -179,7 +179,7 @@ class Connection:
             status["protocolVersion"] = self.session.initialized.protocol_version
         if self.tools is not None and self.state == "connected":
             status["toolCount"] = len(self.tools)
-        if self.oauth is not None:
+        if self.oauth is not None and self.oauth.in_use:
             status["auth"] = self.oauth.info().to_status()
         return status
 

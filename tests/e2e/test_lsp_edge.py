@@ -65,6 +65,15 @@ async def test_requests_without_params_are_answered() -> None:
     assert "params.server must be" in answers[3]["error"]["message"]
 
 
+async def test_a_server_that_never_asked_for_a_sign_in_shows_no_auth(
+    editor_factory: Factory, py_mcp_server: Any
+) -> None:
+    # schemas/server-status: `auth` is "present when the server uses OAuth".
+    editor = await editor_factory({"servers": {"svc": {"url": py_mcp_server.url}}})
+    status = await editor.wait_for_state("svc", "connected")
+    assert "auth" not in status
+
+
 async def test_authenticate_on_invalid_settings_says_what_is_wrong_with_them(
     editor_factory: Factory,
 ) -> None:

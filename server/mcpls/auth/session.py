@@ -82,6 +82,17 @@ class OAuthSession:
         self.signin = SignIn(config, policy, store, self.tokens, self.http, log)
         self.required_scopes: tuple[str, ...] = ()
         self.last_challenge: BearerChallenge | None = None
+        self._challenged = False
+
+    @property
+    def in_use(self) -> bool:
+        """Whether the server uses OAuth as far as anyone knows: it asked for a sign-in,
+        or one is stored. A server that never did shows no `auth` in its status."""
+        return (
+            self._challenged
+            or self.tokens.tokens is not None
+            or (self.tokens.auth_server is not None)
+        )
 
     @property
     def on_change(self) -> Callable[[], None]:
@@ -117,6 +128,7 @@ class OAuthSession:
         `InsufficientScope` (that request fails; the session stays) and sets requiredScopes."""
         challenge = find_bearer_challenge(list(exc.www_authenticate))
         self.last_challenge = challenge
+        self._challenged = True
         if exc.status_code == 403 and challenge is not None and challenge.insufficient_scope:
             self.required_scopes = challenge.scope
             scopes = " ".join(challenge.scope) or "more permissions"
