@@ -136,6 +136,16 @@ async def test_two_processes_share_rotating_refresh_tokens(
     assert len(a.shown_documents) == 1  # one sign-in in all
     assert b.shown_documents == []
 
+    # Issue 10: a window that adopts the token another one refreshed tells its editor, so
+    # neither shows a stale expiry.
+    final = await store.load_tokens(resource, issuer)
+    assert final is not None
+    assert final.expires_at is not None
+    for editor in (a, b):
+        await editor.wait_until(
+            lambda e=editor: e.latest("svc")["auth"].get("expiresAt") == int(final.expires_at)
+        )
+
     # Every step met a due token and refreshed, and the token endpoint never refused.
     token_endpoint = f"{oidc.issuer}/token"
     answers = token_responses(log_a, token_endpoint) + token_responses(log_b, token_endpoint)

@@ -17,6 +17,9 @@ from mcpls.store.records import digest
 
 # An entry is a few kilobytes; anything far bigger is not ours and is not read into memory.
 MAX_ENTRY_BYTES = 1 << 20
+_TEMP_SUFFIX = ".tmp"
+# No write takes this long: an older temp file is a leftover whatever its pid says.
+STALE_TEMP_AGE_S = 600.0
 
 
 def display(path: Path) -> str:
@@ -51,12 +54,17 @@ def private_directory(path: Path) -> Path:
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace `path` with `data`: a 0600 temp file beside it, fsync, rename.
 
-    A crash or a full disk leaves either the old file or the new one, never a torn one.
+    A crash or a full disk leaves either the old file or the new one, never a torn one;
+    a temp file is never left behind on an error path (a killed writer's is swept at the
+    next start, `sweep_temporary`).
     """
     private_directory(path.parent)
     try:
-        # mkstemp opens with O_EXCL (and O_NOFOLLOW where it exists) and mode 0600.
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # mkstemp opens with O_EXCL (and O_NOFOLLOW where it exists) and mode 0600. The
+        # writer's pid in the name tells a dead writer's leftover from a live one's.
+        fd, temp_name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=_TEMP_SUFFIX
+        )
     except OSError as exc:
         raise _write_failed(path, exc) from exc
     temp = Path(temp_name)
@@ -71,11 +79,48 @@ def write_atomically(path: Path, data: bytes) -> None:
         finally:
             os.close(fd)
         _replace(temp, path)
-    except OSError as exc:
+    except BaseException as exc:  # cancelled or interrupted too: never leave the copy
         with contextlib.suppress(OSError):
             temp.unlink()
-        raise _write_failed(path, exc) from exc
+        if isinstance(exc, OSError):
+            raise _write_failed(path, exc) from exc
+        raise
     _sync_directory(path.parent)
+
+
+def _writer_alive(pid: int) -> bool:
+    if not _HAS_POSIX_MODES:
+        return True  # no safe probe (os.kill would terminate on Windows): judged by age
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def sweep_temporary(directory: Path, *, max_age_s: float = STALE_TEMP_AGE_S) -> int:
+    """Delete the temp files killed writers left in `directory` (they may hold a whole
+    token set); a live writer's file is kept. Returns how many were deleted."""
+    removed = 0
+    try:
+        candidates = list(directory.glob(f".*{_TEMP_SUFFIX}"))
+    except OSError:
+        return 0
+    now = time.time()
+    for path in candidates:
+        parts = path.name.split(".")
+        # ".<entry>.json.<pid>.<random>.tmp" -> the pid is the third part from the end.
+        pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+        try:
+            old = now - path.stat().st_mtime > max_age_s
+            if old or pid is None or not _writer_alive(pid):
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue  # gone already, or not ours to delete
+    return removed
 
 
 def _write_failed(path: Path, exc: OSError) -> StorageFailed:

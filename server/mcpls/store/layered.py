@@ -31,7 +31,7 @@ import keyring.errors
 import platformdirs
 
 from mcpls.errors import StorageFailed
-from mcpls.store.files import FileEntries, display, private_directory
+from mcpls.store.files import FileEntries, display, private_directory, sweep_temporary
 from mcpls.store.records import (
     ClientRegistration,
     TokenSet,
@@ -104,6 +104,7 @@ class KeychainStore:
         self._warned_failure = False
         self._warned_size: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._swept = False
 
     # -- public API ----------------------------------------------------------------------
 
@@ -234,7 +235,16 @@ class KeychainStore:
 
     async def _run(self, call: Callable[..., _T], *args: object) -> _T:
         self._loop = asyncio.get_running_loop()
+        if not self._swept:
+            self._swept = True
+            await asyncio.to_thread(self._sweep)
         return await asyncio.to_thread(call, *args)
+
+    def _sweep(self) -> None:
+        """At start: the temp files a killed mcpls left beside its entries."""
+        removed = sweep_temporary(self._files.directory) + sweep_temporary(self._state.directory)
+        if removed:
+            self._warn(f"removed {removed} unfinished token file(s) left by a stopped mcpls")
 
     def _warn(self, message: str) -> None:
         """A warning from a worker thread, delivered on the event loop."""
