@@ -261,3 +261,27 @@ async def test_changing_a_global_setting_reaches_running_servers(
     await editor.configure({"mcpls": {**servers, "allowInsecureLoopback": True}})
     await editor.wait_for_state("svc", "connecting")
     await sign_in(editor, "svc")
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+async def test_a_failing_token_endpoint_keeps_the_sign_in(
+    editor_factory: Factory, py_oauth_server: Any, status: int
+) -> None:
+    # Issue 10: a refresh that meets a server error or "too many requests" is not a lost
+    # login: the call fails as a connection problem, mcpls reconnects by itself once the
+    # authorization server answers again, and no new sign-in is needed.
+    editor = await editor_factory(settings(svc={"url": py_oauth_server.mcp_url}))
+    editor.browse = browser
+    await sign_in(editor, "svc")
+    await py_oauth_server.expire_access()
+    await py_oauth_server.fail_token_requests(status, count=1)
+    with pytest.raises(JsonRpcException) as caught:
+        await echo(editor, "svc", "x")
+    assert error_data(caught.value)["kind"] == "connection"
+    assert f"HTTP {status}" in str(caught.value)
+    status_now = editor.latest("svc")
+    assert status_now["auth"]["authenticated"] is True
+    await editor.wait_for_state("svc", "connected")  # the retry refreshed
+    await echo(editor, "svc", "back")
+    assert len(editor.shown_documents) == 1
+    assert (await py_oauth_server.stats())["token_requests"]["refresh_token"] == 2

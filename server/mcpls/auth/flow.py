@@ -331,9 +331,13 @@ async def token_request(
     form = {"grant_type": grant_type, **{k: v for k, v in params.items() if v}}
     headers, body = authenticate(registration, form)
     answer = await fetch(http, "POST", endpoint, headers=headers, content=body)
-    if answer.status_code >= 500:
+    if answer.status_code >= 500 or answer.status_code == 429:
+        # The server is down or busy (RFC 6585 §4): the sign-in is still good, try later.
+        wait = answer.headers.get("retry-after")
         raise ConnectionFailed(
-            f"the token endpoint {endpoint} failed with HTTP {answer.status_code}"
+            f"the token endpoint {endpoint} answered HTTP {answer.status_code}"
+            + (f" (retry after {quote(wait, 20)} s)" if wait else "")
+            + "; the sign-in is kept and mcpls tries again"
         )
     data = _parse_token_response(answer.status_code, answer.content_type, answer.text)
     if answer.status_code >= 400 or "error" in data:

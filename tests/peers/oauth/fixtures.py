@@ -184,6 +184,10 @@ class PyOAuthServer:
         """Invalidate every refresh token; how many there were."""
         return int((await self._control("POST", "revoke-refresh"))["revoked"])
 
+    async def fail_token_requests(self, status: int, count: int = 1) -> None:
+        """The next `count` token requests answer `status` (500, 503, 429...)."""
+        await self._control("POST", f"fail-token?status={status}&count={count}")
+
     async def forget_clients(self) -> int:
         """Drop every client registration; how many there were."""
         return int((await self._control("POST", "forget-clients"))["forgotten"])

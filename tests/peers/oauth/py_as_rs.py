@@ -16,7 +16,8 @@ The SDK's `RequireAuthMiddleware` can only guard a whole route and omits `scope=
 challenge, so a small ASGI wrapper inside it does this.
 
 `/_control/` is a test-only JSON API (no auth): `GET stats`, `POST revoke-refresh`,
-`POST expire-access`, `POST forget-clients`.
+`POST expire-access`, `POST forget-clients`, `POST fail-token?status=S&count=N` (the
+next N token requests answer S; 429 with `Retry-After: 1`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class Stats:
     # MCP sessions started (`initialize` requests) and the status of every session DELETE.
     sessions: int = 0
     deletes: list[int] = field(default_factory=list)
+    # Token requests still to be answered with this status (a failing or busy server).
+    failing: list[int] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -167,6 +170,12 @@ class CountTokenRequests:
             self.stats.resources.append(
                 {"endpoint": "token", "grant_type": grant_type, "resource": resource}
             )
+            if self.stats.failing:
+                status = self.stats.failing.pop(0)
+                headers = [(b"retry-after", b"1")] if status == 429 else []
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": b"busy"})
+                return
         await self.app(scope, receive, send)
 
 
@@ -328,6 +337,11 @@ def build_app(
     async def control_expire_access(request: Request) -> Response:
         return JSONResponse({"expired": provider.expire_access()})
 
+    async def control_fail_token(request: Request) -> Response:
+        status = int(request.query_params.get("status", "500"))
+        stats.failing.extend([status] * int(request.query_params.get("count", "1")))
+        return JSONResponse({"failing": len(stats.failing)})
+
     async def control_forget_clients(request: Request) -> Response:
         return JSONResponse({"forgotten": provider.forget_clients()})
 
@@ -337,6 +351,7 @@ def build_app(
         Route("/_control/revoke-refresh", control_revoke_refresh, methods=["POST"]),
         Route("/_control/expire-access", control_expire_access, methods=["POST"]),
         Route("/_control/forget-clients", control_forget_clients, methods=["POST"]),
+        Route("/_control/fail-token", control_fail_token, methods=["POST"]),
     ]
     mcp_route = next(r for r in app.router.routes if isinstance(r, Route) and r.path == "/mcp")
     guard = mcp_route.app
