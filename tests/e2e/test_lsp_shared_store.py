@@ -1,16 +1,23 @@
 """Two editor windows, two `mcpls serve` processes, one token store: against oidc-provider,
 which rotates the refresh token of a public client on every use and revokes the whole grant
 when a used one comes back, every refresh must happen under the cross-process lock and
-start from the refresh token the other process last stored."""
+start from the refresh token the other process last stored.
+
+The soak at the end (four windows, 5-second tokens) runs 60 s in the suite; the long run
+is a separate command: `MCPLS_SOAK_SECONDS=600 ./tests/run tests/e2e/test_lsp_shared_store.py`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from mcpls.auth.discovery import canonical_resource
 from mcpls.store import Store
@@ -153,3 +160,53 @@ async def test_two_processes_share_rotating_refresh_tokens(
     refreshes = len(answers) - 1  # the first is A's authorization code exchange
     assert refreshes >= due_steps, (refreshes, due_steps)
     assert token_responses(log_b, token_endpoint), "B must have refreshed too"
+
+
+WINDOWS = 4
+SOAK_ACCESS_TTL_S = 5
+SOAK_SECONDS = float(os.environ.get("MCPLS_SOAK_SECONDS", "60"))
+
+
+@pytest.mark.timeout(SOAK_SECONDS + 120)
+async def test_four_windows_share_rotating_tokens_for_a_while(
+    editor_factory: Factory, oidc_provider_factory: Factory, tmp_path: Path
+) -> None:
+    oidc = oidc_provider_factory(access_ttl=SOAK_ACCESS_TTL_S)
+    config = settings(oidc.mcp_url)
+    logs = [tmp_path / f"window-{n}.log" for n in range(WINDOWS)]
+    first = await editor_factory(config, log_level="info", log_file=logs[0])
+    first.browse = browser
+    await first.wait_for_state("svc", "authRequired")
+    assert (await first.request("mcp/authenticate", {"server": "svc"}))["state"] == "connected"
+    windows = [first]
+    for log in logs[1:]:
+        window = await editor_factory(config, log_level="info", log_file=log)
+        await window.wait_for_state("svc", "connected")
+        windows.append(window)
+
+    calls = 0
+    started = time.monotonic()
+
+    async def keep_calling(window: Any, n: int) -> None:
+        nonlocal calls
+        while time.monotonic() - started < SOAK_SECONDS:
+            await echo(window, f"{n}-{calls}")
+            calls += 1
+
+    await asyncio.gather(*(keep_calling(window, n) for n, window in enumerate(windows)))
+    elapsed = time.monotonic() - started
+
+    for window in windows:
+        states = {s["state"] for s in window.statuses if s["server"] == "svc"}
+        assert "authRequired" not in states - ({"authRequired"} if window is first else set())
+        assert window.latest("svc")["state"] == "connected"
+        assert not any("expired or was revoked" in line for line in window.log)
+    assert len(first.shown_documents) == 1  # one sign-in in all
+    answers = [a for log in logs for a in token_responses(log, f"{oidc.issuer}/token")]
+    assert set(answers) == {"200"}, answers  # never an invalid_grant (400)
+    refreshes = len(answers) - 1  # the first is the authorization code exchange
+    # A token is refreshed at half its life: at most one refresh per half-life, plus one.
+    assert refreshes <= elapsed / (SOAK_ACCESS_TTL_S / 2) + 1, (refreshes, elapsed)
+    assert refreshes >= elapsed / SOAK_ACCESS_TTL_S - 1, (refreshes, elapsed)
+    assert calls > WINDOWS * 10
+    print(f"soak: {calls} calls in {elapsed:.0f} s across {WINDOWS} windows, {refreshes} refreshes")
