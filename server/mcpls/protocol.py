@@ -130,7 +130,12 @@ class McpSession:
             instructions=instructions if isinstance(instructions, str) else None,
         )
         self.transport.session_started(str(version))
-        await self.transport.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        try:
+            await self.transport.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        except SessionExpired:
+            raise ProtocolError(
+                "the server forgot the new session before it was initialized (HTTP 404)"
+            ) from None
         return self.initialized
 
     async def request(
@@ -141,9 +146,17 @@ class McpSession:
         try:
             return await self._request_once(method, params, timeout)
         except SessionExpired:
+            pass
+        # Once per request, so a server that forgets every session causes no storm.
+        try:
             async with self._init_lock:
                 await self.initialize()
             return await self._request_once(method, params, timeout)
+        except SessionExpired:
+            raise ProtocolError(
+                "the server forgot the session mcpls had just started (HTTP 404 again); "
+                "it may be restarting, or it keeps no sessions: try mcp/restart"
+            ) from None
 
     async def _request_once(
         self, method: str, params: dict[str, Any] | None, timeout: float

@@ -164,3 +164,24 @@ async def test_an_endless_answer_ends_at_the_call_deadline(hostile_server: str) 
         with pytest.raises(RequestTimeout, match=r"did not finish answering within 1\.5 s"):
             await fetch(http, "GET", f"{hostile_server}/trickle", deadline_s=1.5)
     assert time.monotonic() - started < 10
+
+
+async def test_a_server_that_forgets_every_session_causes_no_storm(
+    editor_factory: Factory, hostile_server: str
+) -> None:
+    # Issue 10: every request answered 404 for its session: one new session per request
+    # at most, then a clear error; never a loop of re-initializations.
+    editor = await editor_factory({"servers": {"svc": {"url": f"{hostile_server}/forgetful"}}})
+    status = await editor.wait_for_state("svc", "error")
+    assert "forgot the session" in status["error"]["message"]
+    assert status["error"]["kind"] == "protocol"
+    with pytest.raises(JsonRpcException, match="not connected"):
+        await editor.request("mcp/listTools", {"server": "svc"})
+    posts = [
+        r
+        for r in await hostile_requests(hostile_server)
+        if r["path"] == "/forgetful" and r["method"] == "POST"
+    ]
+    initializes = [r for r in posts if '"initialize"' in r["body"]]
+    assert len(initializes) == 2  # the handshake, and one new session for tools/list
+    assert len(posts) == 6  # each with its notifications/initialized and one tools/list

@@ -20,6 +20,9 @@ Run as `python tests/peers/hostile_http.py --port P`; it listens on 127.0.0.1 on
                    `pkjwt` (registration answers with `private_key_jwt`), `huge` (5 MB of
                    authorization server metadata)
 - `/trickle`       200, then one byte every half second for a minute
+- `/forgetful`     answers `initialize` with a session id, then 404 to everything that
+                   carries it except `notifications/initialized` (a server that forgets
+                   every session at once)
 - `GET /_requests` every request received so far (method, path, headers, body), oldest first
 """
 
@@ -200,6 +203,26 @@ async def evil_register(request: Request) -> Response:
     )
 
 
+async def forgetful(request: Request) -> Response:
+    if request.method != "POST":
+        return Response(status_code=405)
+    message = await json_rpc(request)
+    if message.get("method") == "initialize":
+        params = message.get("params") or {}
+        result = {
+            "protocolVersion": params.get("protocolVersion", LATEST_PROTOCOL_VERSION),
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "hostile-forgetful", "version": "0.0.0"},
+        }
+        return JSONResponse(
+            {"jsonrpc": "2.0", "id": message["id"], "result": result},
+            headers={"Mcp-Session-Id": "s-" + str(len(request.app.state.request_log.seen))},
+        )
+    if "id" not in message:
+        return Response(status_code=202)
+    return Response("session not found", status_code=404)
+
+
 async def trickle(request: Request) -> Response:
     async def drip() -> AsyncIterator[bytes]:
         for _ in range(120):
@@ -247,6 +270,7 @@ def build() -> ASGIApp:
             Route("/.well-known/oauth-protected-resource/evil/{kind}/mcp", evil_prm_well_known),
             Route("/evil/{kind}/as/register", evil_register, methods=["POST"]),
             Route("/trickle", trickle, methods=ALL_METHODS),
+            Route("/forgetful", forgetful, methods=ALL_METHODS),
             Route("/.well-known/oauth-authorization-server/evil/{kind}/as", evil_as),
             Route("/_requests", requests_seen, methods=["GET"]),
         ]
