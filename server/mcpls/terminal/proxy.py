@@ -209,7 +209,7 @@ class Proxy:
             request_id = message["id"]
             task = asyncio.create_task(self._forward_request(message))
             self._requests[request_id] = task
-            task.add_done_callback(lambda _: self._requests.pop(request_id, None))
+            task.add_done_callback(lambda done: self._forget_request(request_id, done))
             return
         # A notification is sent before the next line is read: `notifications/initialized`
         # must reach the server before the requests that follow it.
@@ -224,6 +224,10 @@ class Proxy:
                 running.cancel()  # the client expects no answer to a cancelled request
             return
         await self._forward_notification(message)
+
+    def _forget_request(self, request_id: Any, task: asyncio.Task[None]) -> None:
+        if self._requests.get(request_id) is task:  # the client may reuse an id later
+            del self._requests[request_id]
 
     async def _forward_request(self, message: Message) -> None:
         request_id = message["id"]
