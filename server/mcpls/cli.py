@@ -47,7 +47,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     demo = commands.add_parser("demo", help="start a local MCP server and walk through mcpls")
     demo.add_argument("--port", type=int, default=0, help="port of the demo server (0: any)")
+    proxy = commands.add_parser(
+        "proxy",
+        help="a stdio MCP server forwarding to a remote one (a drop-in for mcp-remote)",
+        description="Serve MCP on stdin/stdout and forward every message to the remote "
+        "server NAME (from servers.json) or URL, with mcpls's sign-in and token store.",
+        epilog="example: mcpls proxy notion\n"
+        'in an MCP client\'s configuration: {"command": "mcpls", "args": ["proxy", "notion"]}',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    proxy.add_argument("server", metavar="NAME|URL", help="a server of servers.json, or a URL")
+    proxy.add_argument(
+        "--login", action="store_true", help="sign in when needed instead of failing"
+    )
+    proxy.add_argument("--log-file", help="write the log here instead of stderr")
+    proxy.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
     args = parser.parse_args(argv)
+
+    if args.command == "proxy":
+        from mcpls.terminal.proxy import run_proxy
+
+        _setup_logging(args.log_level, args.log_file)
+        return run_proxy(args.server, login=args.login)
 
     if args.command == "serve":
         from mcpls.lsp.server import serve as run_server
