@@ -18,7 +18,9 @@ Run as `python tests/peers/hostile_http.py --port P`; it listens on 127.0.0.1 on
                    token endpoint elsewhere), `flaky` (the challenge's metadata URL answers
                    503, the well-known one works), `moved` (metadata URLs redirect),
                    `pkjwt` (registration answers with `private_key_jwt`), `huge` (5 MB of
-                   authorization server metadata)
+                   authorization server metadata), `noprm` (a bare Bearer challenge and no
+                   protected resource metadata anywhere), `noreg` (an AS without a
+                   registration endpoint)
 - `/trickle`       200, then one byte every half second for a minute
 - `GET /_requests` every request received so far (method, path, headers, body), oldest first
 """
@@ -156,9 +158,10 @@ async def evil_mcp(request: Request) -> Response:
     await request.body()
     kind = request.path_params["kind"]
     metadata = f"{request.base_url}evil/{kind}/prm"
-    return Response(
-        status_code=401, headers={"WWW-Authenticate": f'Bearer resource_metadata="{metadata}"'}
+    challenge = (
+        'Bearer realm="mcp"' if kind == "noprm" else f'Bearer resource_metadata="{metadata}"'
     )
+    return Response(status_code=401, headers={"WWW-Authenticate": challenge})
 
 
 def prm_document(request: Request, kind: str) -> dict[str, Any]:
@@ -174,6 +177,8 @@ async def evil_prm(request: Request) -> Response:
         return Response("upstream down", status_code=503)
     if kind == "moved":
         return Response(status_code=302, headers={"Location": "https://elsewhere.example/prm"})
+    if kind == "noprm":
+        return Response(status_code=404)
     return JSONResponse(prm_document(request, kind))
 
 
@@ -222,6 +227,8 @@ async def evil_as(request: Request) -> Response:
         "registration_endpoint": f"{issuer}/register",
         "response_types_supported": ["code"],
     }
+    if kind == "noreg":
+        del metadata["registration_endpoint"]
     if kind != "nopkce":
         metadata["code_challenge_methods_supported"] = ["S256"]
     if kind == "huge":
