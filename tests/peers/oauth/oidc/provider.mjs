@@ -96,6 +96,7 @@ const provider = new Provider(issuer, {
   ttl: {
     AccessToken: accessTtl,
     AuthorizationCode: 60,
+    DeviceCode: 600,
     Grant: 14 * DAY,
     IdToken: 3600,
     Interaction: 3600,
