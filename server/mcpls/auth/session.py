@@ -107,8 +107,10 @@ class OAuthSession:
         return self.signin.pending
 
     async def load(self) -> None:
-        """Read the stored sign-in (once per process)."""
-        await self.tokens.load()
+        """Read the stored sign-in: once per process, and again at each connection while
+        none is held, so that a sign-in made elsewhere (`mcpls login`, another editor
+        window) is used without signing in here."""
+        await self.tokens.load(again=self.tokens.tokens is None)
 
     def info(self) -> AuthInfo:
         """For `ServerStatus.auth`."""
