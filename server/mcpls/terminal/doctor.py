@@ -615,6 +615,9 @@ class _Chain:
         address = "127.0.0.1" if host == "localhost" else host
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As the sign-in's listener binds (asyncio sets SO_REUSEADDR): a connection of
+            # an earlier sign-in in TIME_WAIT does not make the port busy.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((address, parts.port or 80))
                 free = True
@@ -702,14 +705,12 @@ class _Chain:
                 Step("refresh", False, "the sign-in is gone", fix=f"mcpls login {name}")
             )
             return
-        until = output.relative(fresh.expires_at) if fresh.expires_at else "no expiry given"
+        until = output.relative(fresh.expires_at) if fresh.expires_at else ""
         self.report.add(
             Step(
                 "refresh",
                 True,
-                f"works: the new access token expires {until.removeprefix('in ')}"
-                if fresh.expires_at
-                else "works",
+                f"works (the new access token expires {until})" if until else "works",
                 url=str(metadata.get("token_endpoint")),
                 method="POST",
             )

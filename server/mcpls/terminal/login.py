@@ -119,15 +119,10 @@ async def _login(server: ServerConfig, requested: RequestedMethod, *, no_browser
     line = output.ProgressLine(sys.stderr)
     without_display = headless()
     paste_back = no_browser or (without_display and requested != "browser")
-    waiting_for = {
-        "authenticating": "Waiting for the sign-in to finish",
-        "connecting": "Signed in; connecting",
-    }
 
     def on_status(status: dict[str, Any]) -> None:
-        text = waiting_for.get(status["state"])
-        if text:
-            line.set(text)
+        if status["state"] == "connecting":  # the tokens are stored: a new MCP session
+            line.set("Signed in; connecting")
 
     settings = load_settings()
     async with open_hub(settings, {server.name: server}, connect=False, on_status=on_status) as hub:
