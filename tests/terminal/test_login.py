@@ -92,3 +92,18 @@ async def test_login_to_a_local_server_says_there_is_nothing_to_do(cli: Cli) -> 
     result = await cli.run("login", "local")
     assert result.code == 1
     assert "does not use OAuth: it is a local (stdio) server" in result.stderr
+
+
+async def test_login_opens_the_browser_where_there_is_a_display(
+    cli: Cli, py_oauth_server: PyOAuthServer
+) -> None:
+    cli.configure({"svc": py_oauth_server.mcp_url})
+    # The "browser" (Python's webbrowser honours $BROWSER) tells the test what it opened.
+    opener = "sh -c 'echo \"OPENED $0\" >&2' %s"
+    running = await cli.start("login", "svc", env={"DISPLAY": ":0", "BROWSER": opener})
+    url = (await running.line_matching(re.compile(r"^OPENED (\S+)"))).group(1)
+    assert (await authorize_in_browser(url)).status == 200
+    result = await running.finish()
+    assert result.code == 0, result.output
+    assert "paste the address" not in result.stderr  # a browser here: no paste-back asked
+    assert "✓ Signed in to svc" in result.stdout
