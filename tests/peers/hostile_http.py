@@ -20,7 +20,9 @@ Run as `python tests/peers/hostile_http.py --port P`; it listens on 127.0.0.1 on
                    `pkjwt` (registration answers with `private_key_jwt`), `huge` (5 MB of
                    authorization server metadata), `noprm` (a bare Bearer challenge and no
                    protected resource metadata anywhere), `noreg` (an AS without a
-                   registration endpoint)
+                   registration endpoint), `device` (an AS with RFC 8628 whose token
+                   endpoint answers slow_down, then authorization_pending, then
+                   expired_token: what oidc-provider never sends on demand)
 - `/trickle`       200, then one byte every half second for a minute
 - `GET /_requests` every request received so far (method, path, headers, body), oldest first
 """
@@ -229,11 +231,37 @@ async def evil_as(request: Request) -> Response:
     }
     if kind == "noreg":
         del metadata["registration_endpoint"]
+    if kind == "device":
+        metadata["device_authorization_endpoint"] = f"{issuer}/device"
     if kind != "nopkce":
         metadata["code_challenge_methods_supported"] = ["S256"]
     if kind == "huge":
         metadata["padding"] = "x" * (5 * 1024 * 1024)
     return JSONResponse(metadata)
+
+
+async def device_authorization(request: Request) -> Response:
+    await request.body()
+    base = str(request.base_url).rstrip("/")
+    return JSONResponse(
+        {
+            "device_code": "hostile-device-code",
+            "user_code": "ABCD-EFGH",
+            "verification_uri": f"{base}/evil/device/as/verify",
+            "expires_in": 60,
+            "interval": 1,
+        }
+    )
+
+
+DEVICE_POLL_ANSWERS = ("slow_down", "authorization_pending", "expired_token")
+
+
+async def device_token(request: Request) -> Response:
+    await request.body()
+    polls = request.app.state.device_polls = getattr(request.app.state, "device_polls", 0) + 1
+    error = DEVICE_POLL_ANSWERS[min(polls, len(DEVICE_POLL_ANSWERS)) - 1]
+    return JSONResponse({"error": error}, status_code=400)
 
 
 async def requests_seen(request: Request) -> Response:
@@ -253,6 +281,8 @@ def build() -> ASGIApp:
             Route("/evil/{kind}/prm", evil_prm, methods=["GET"]),
             Route("/.well-known/oauth-protected-resource/evil/{kind}/mcp", evil_prm_well_known),
             Route("/evil/{kind}/as/register", evil_register, methods=["POST"]),
+            Route("/evil/device/as/device", device_authorization, methods=["POST"]),
+            Route("/evil/device/as/token", device_token, methods=["POST"]),
             Route("/trickle", trickle, methods=ALL_METHODS),
             Route("/.well-known/oauth-authorization-server/evil/{kind}/as", evil_as),
             Route("/_requests", requests_seen, methods=["GET"]),

@@ -61,6 +61,22 @@ async def test_over_ssh_login_picks_the_device_grant_and_the_typed_code_works(
     assert "Sign in to svc at this address" not in result.stderr  # no browser sign-in
 
 
+async def test_a_denied_code_ends_the_sign_in_with_words(
+    cli: Cli, oidc_provider: OidcPeers
+) -> None:
+    cli.configure({"svc": oidc_provider.mcp_url})
+    running = await cli.start("login", "svc", "--device")
+    complete = (await running.line_matching(COMPLETE)).group(1)
+    await approve_device_in_browser(complete, deny=True)
+    result = await running.finish()
+    assert result.code == 1, result.output
+    assert "✗ Sign-in to svc failed: the sign-in was denied on the verification page" in (
+        result.stderr
+    )
+    listed = (await cli.run("status", "--json")).json()["servers"][0]
+    assert "auth" not in listed or listed["auth"]["authenticated"] is False
+
+
 async def test_device_on_a_server_without_it_says_what_to_do_instead(
     cli: Cli, py_oauth_server: Any
 ) -> None:

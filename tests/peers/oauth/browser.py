@@ -180,10 +180,14 @@ class Browser:
                 target, data = str(httpx.URL(target, params=data)), None
         raise BrowserStuck(f"no callback after {MAX_STEPS} steps from {url}")
 
-    async def approve_device(self, url: str, *, user_code: str | None = None) -> str:
+    async def approve_device(
+        self, url: str, *, user_code: str | None = None, deny: bool = False
+    ) -> str:
         """Open a device sign-in's verification `url` (RFC 8628 §3.3), type `user_code`
         where the page asks for one, sign in, consent and confirm, until a page with no
-        form is left (the authorization server's "done" page), whose text is returned."""
+        form is left (the authorization server's "done" page), whose text is returned.
+        With `deny`, press the confirmation page's abort button instead (oidc-provider's
+        `abort`) and return the page that follows."""
         method, target, data = "GET", url, None
         for _ in range(MAX_STEPS):
             if not is_loopback(target):
@@ -208,6 +212,10 @@ class Browser:
             if user_code is not None and "user_code" in data and not data["user_code"]:
                 data["user_code"] = user_code
             target = urljoin(target, form.action or target)
+            if deny and "confirm" in data:
+                del data["confirm"]
+                data["abort"] = "yes"
+                return (await self.http.request(method, target, data=data)).text
             if method == "GET":
                 target, data = str(httpx.URL(target, params=data)), None
         raise BrowserStuck(f"the device sign-in did not finish after {MAX_STEPS} steps")
@@ -226,7 +234,9 @@ async def authorize_in_browser(
         return await browser.authorize(url, deliver=deliver)
 
 
-async def approve_device_in_browser(url: str, *, user_code: str | None = None) -> str:
+async def approve_device_in_browser(
+    url: str, *, user_code: str | None = None, deny: bool = False
+) -> str:
     """`Browser.approve_device` in a fresh browser profile."""
     async with Browser() as browser:
-        return await browser.approve_device(url, user_code=user_code)
+        return await browser.approve_device(url, user_code=user_code, deny=deny)
