@@ -4,6 +4,11 @@ done by the test's browser, on the address the command printed."""
 from __future__ import annotations
 
 import re
+import signal
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
 
 from peers.oauth.browser import authorize_in_browser
 from peers.oauth.fixtures import PyOAuthServer
@@ -107,3 +112,23 @@ async def test_login_opens_the_browser_where_there_is_a_display(
     assert result.code == 0, result.output
     assert "paste the address" not in result.stderr  # a browser here: no paste-back asked
     assert "✓ Signed in to svc" in result.stdout
+
+
+async def test_ctrl_c_cancels_the_sign_in_and_frees_the_callback_port(
+    cli: Cli, py_oauth_server: PyOAuthServer
+) -> None:
+    cli.configure({"svc": py_oauth_server.mcp_url})
+    running = await cli.start("login", "svc")
+    url = (await running.line_matching(URL_LINE)).group(1)
+    await running.line_matching(re.compile("Waiting for the browser sign-in"))
+    running.process.send_signal(signal.SIGINT)
+    result = await running.finish()
+    assert result.code == 130, result.output
+    assert "✗ sign-in cancelled" in result.stderr
+    # The listener is gone: the browser's answer reaches nobody, and a new login works.
+    redirect = dict(parse_qsl(urlsplit(url).query))["redirect_uri"]
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient() as http:
+            await http.get(redirect)
+    stdout, _ = await login_in_browser(cli, "svc")
+    assert "✓ Signed in to svc" in stdout
