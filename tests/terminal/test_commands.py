@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from contract import validate_cli_output
 from mcpls import __version__
 from terminal.runner import Cli
 
@@ -79,3 +80,22 @@ async def test_servers_helper_lists_configured_names(cli: Cli) -> None:
     cli.configure({"b": "https://b.example/mcp", "a": {"command": "true"}})
     result = await cli.run("_servers")
     assert result.stdout.split() == ["a", "b"]
+
+
+async def test_status_reports_an_invalid_entry_and_keeps_the_others(cli: Cli) -> None:
+    cli.configure({"good": "https://good.example/mcp", "bad": {"url": "ftp://x", "oops": 1}})
+    result = await cli.run("status", "--json")
+    assert result.code == 0, result.output
+    document = result.json()
+    validate_cli_output("status", document)
+    entries = {e["server"]: e for e in document["servers"]}
+    assert entries["good"] == {
+        "server": "good",
+        "transport": "http",
+        "url": "https://good.example/mcp",
+        "enabled": True,
+    }
+    assert "servers.bad.oops: unknown setting" in entries["bad"]["configError"]
+    table = await cli.run("status")
+    assert "invalid settings" in table.stdout
+    assert "bad: servers.bad.oops: unknown setting" in table.stdout

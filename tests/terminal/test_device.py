@@ -14,6 +14,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from lsp_client import error_data
 from peers.oauth.browser import approve_device_in_browser
 from peers.oauth.fixtures import OidcPeers
 from terminal.runner import Cli
@@ -128,3 +129,16 @@ async def test_editor_method_must_be_browser_or_device(
         JsonRpcException, match=re.escape('params.method must be "browser" or "device"')
     ):
         await editor.raw_request("mcp/authenticate", {"server": "svc", "method": "carrier-pigeon"})
+
+
+async def test_editor_device_where_not_offered_is_an_error_saying_so(
+    editor_factory: Callable[..., Any], py_oauth_server: Any
+) -> None:
+    editor = await editor_factory(
+        {"servers": {"svc": {"url": py_oauth_server.mcp_url}}, "allowInsecureLoopback": True}
+    )
+    await editor.wait_for_state("svc", "authRequired")
+    with pytest.raises(JsonRpcException, match="offers no device sign-in") as refused:
+        await editor.request("mcp/authenticate", {"server": "svc", "method": "device"})
+    assert error_data(refused.value)["kind"] == "other"
+    assert editor.shown_documents == []
