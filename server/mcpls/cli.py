@@ -11,6 +11,10 @@ import sys
 
 from mcpls import __version__
 
+# Light to import (the OAuth stack loads only when a command runs): `mcpls serve` starts
+# as fast with them registered (tests/unit/test_layering.py).
+from mcpls.terminal import completion, doctor, login, status
+
 
 class _ExpectedRpcErrors(logging.Filter):
     """pygls logs a traceback for every error answer; ours are answers, not crashes."""
@@ -67,9 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     demo.add_argument("--port", type=int, default=0, help="port of the demo server (0: any)")
     demo.set_defaults(run=_demo)
-    # Imported here, not at the top: `mcpls serve` must start without the terminal modules.
-    from mcpls.terminal import completion, doctor, login, status
-
     for module in (status, login, doctor, completion):
         module.register(commands)
     parser.set_defaults(root_parser=parser)

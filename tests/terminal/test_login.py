@@ -44,7 +44,8 @@ async def test_login_status_logout(cli: Cli, py_oauth_server: PyOAuthServer) -> 
     assert "signed in" in row
     assert py_oauth_server.issuer in row
 
-    logout = await cli.run("logout", "svc")
+    # A configured server's URL names that server.
+    logout = await cli.run("logout", py_oauth_server.mcp_url)
     assert logout.code == 0, logout.output
     assert "✓ svc signed out" in logout.stdout
     assert (await py_oauth_server.stats())["revocations"]
