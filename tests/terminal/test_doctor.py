@@ -141,3 +141,39 @@ async def test_an_unreachable_server_says_so(cli: Cli) -> None:
     assert result.code == 1
     assert "✗ unauthenticated request: cannot connect to" in result.stdout
     assert "fix: check the server's URL" in result.stdout
+
+
+async def test_a_configured_client_and_its_binding(
+    cli: Cli, oidc_provider_factory: Any, py_oauth_server: PyOAuthServer
+) -> None:
+    client = {
+        "client_id": "mcpls-admin-made",
+        "client_secret": "doctor-never-prints-this",
+        "redirect_uris": ["http://127.0.0.1:28999/callback"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    peers = oidc_provider_factory(static_clients=[client])
+    oauth = {"clientId": client["client_id"], "clientSecret": client["client_secret"]}
+    cli.configure({"svc": {"url": peers.mcp_url, "oauth": {**oauth, "callbackPort": 28999}}})
+    result = await cli.run("doctor", "svc")
+    assert result.code == 0, result.output
+    assert "mcpls would use the configured client mcpls-admin-made" in result.stdout
+    assert "mcpls would use client_secret_basic" in result.stdout
+    assert "doctor-never-prints-this" not in result.output
+
+    # Bound to the first authorization server it signs in with: another is refused.
+    # (No display here, and the server offers the device grant, but this client was made
+    # without it: the sign-in that picked the device grant by itself takes the browser.)
+    running = await cli.start("login", "svc")
+    await authorize_in_browser((await running.line_matching(URL_LINE)).group(1))
+    assert (await running.finish()).code == 0
+    cli.configure({"other": {"url": py_oauth_server.mcp_url, "oauth": oauth}})
+    refused = await cli.run("doctor", "other")
+    assert refused.code == 1
+    bound = f"the configured oauth.clientId belongs to the authorization server '{peers.issuer}'"
+    assert f"✗ registration: {bound}" in refused.stdout
+    assert (
+        "fix: if the move to this authorization server is expected, add it to oauth.trustedIssuers"
+        in refused.stdout
+    )
+    assert "doctor-never-prints-this" not in refused.output

@@ -82,6 +82,11 @@ class _Reregister(Exception):
     """The sign-in failed in a way a new dynamic registration can cure."""
 
 
+class _DeviceUnavailable(Exception):
+    """The device authorization endpoint refused this client (a configured client made
+    without the grant): a sign-in that chose the device grant by itself uses the browser."""
+
+
 class SignIn:
     """The sign-in of one server; `pending` is the listener while one waits."""
 
@@ -146,8 +151,11 @@ class SignIn:
             headless=request.method.headless,
         )
         if method == "device":
-            await self._device(server, scopes, request, fresh=fresh)
-            return
+            try:
+                await self._device(server, scopes, request, fresh=fresh)
+                return
+            except _DeviceUnavailable as exc:
+                self.log("info", f"no device sign-in for this client ({exc}); using the browser")
         listener = await self._listener(server)
         self.pending = listener
         try:
@@ -212,21 +220,31 @@ class SignIn:
         redirect_uri = self.default_redirect_uri()
         registration = await self._client_for(server, redirect_uri, scopes, fresh)
         try:
-            code = await request_device_code(
-                self.http,
-                str(server.metadata["device_authorization_endpoint"]),
-                registration,
-                scopes=scopes,
-                resource=server.resource,
-                allow_insecure_loopback=self.policy.allow_insecure_loopback,
-            )
+            try:
+                code = await request_device_code(
+                    self.http,
+                    str(server.metadata["device_authorization_endpoint"]),
+                    registration,
+                    scopes=scopes,
+                    resource=server.resource,
+                    allow_insecure_loopback=self.policy.allow_insecure_loopback,
+                )
+            except OAuthRefused as exc:
+                # A registration mcpls made before the server offered the grant lacks it
+                # (oidc-provider: invalid_request "… is not allowed for this client"): made
+                # again once, with the grant. A configured client is what it is: a sign-in
+                # that chose the device grant by itself takes the browser instead.
+                if registration.source == "dcr" and not fresh:
+                    raise _Reregister(exc.error or "device grant refused") from exc
+                if request.method.requested == "auto":
+                    raise _DeviceUnavailable(exc.message) from exc
+                raise
             request.method.show_code(code)
             data = await poll_for_tokens(
                 self.http, server.token_endpoint, registration, code, resource=server.resource
             )
         except OAuthRefused as exc:
-            # A registration made before the device grant was offered lacks the grant
-            # (unauthorized_client): made again once, like a forgotten one.
+            # The token endpoint no longer knows a registration mcpls made: once, anew.
             if registration.source == "dcr" and not fresh and exc.error in REREGISTER_ERRORS:
                 raise _Reregister(exc.error or "") from exc
             raise

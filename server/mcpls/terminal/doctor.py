@@ -544,6 +544,28 @@ class _Chain:
             fresh=False,
             now=time.time(),
         )
+        method: str | None = None
+        if choice == "preregistered":
+            # The binding check serve makes (never binding here): credentials that belong
+            # to another authorization server are refused before anything is sent.
+            from mcpls.auth.metadata import AuthServer
+            from mcpls.auth.registration import preregistered
+
+            server = AuthServer(issuer=issuer, metadata=metadata, resource=None)
+            try:
+                client = await preregistered(server, oauth, self.oauth.store, bind=False)
+            except McplsError as exc:
+                self.report.add(
+                    Step(
+                        "registration",
+                        False,
+                        exc.message,
+                        fix="if the move to this authorization server is expected, add it to "
+                        "oauth.trustedIssuers; otherwise check the server's URL",
+                    )
+                )
+                return
+            method = client.token_endpoint_auth_method
         if choice == "register" and not isinstance(endpoint, str):
             self.report.add(
                 Step(
@@ -571,7 +593,7 @@ class _Chain:
             )
         supported = metadata.get("token_endpoint_auth_methods_supported")
         listed = supported if isinstance(supported, list) else None
-        method = choose_auth_method(listed, oauth.token_endpoint_auth_method)
+        method = method or choose_auth_method(listed, oauth.token_endpoint_auth_method)
         usable = listed is None or any(m in SUPPORTED_METHODS for m in listed)
         shown = ", ".join(map(str, listed)) if listed else "not listed (client_secret_basic)"
         self.report.add(
