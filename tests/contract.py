@@ -28,6 +28,7 @@ __all__ = [
     "SCHEMA_METHODS",
     "ValidationError",
     "validate_capabilities",
+    "validate_cli_output",
     "validate_error_data",
     "validate_message",
     "validate_params",
@@ -147,6 +148,11 @@ def validate_capabilities(side: Literal["server", "client"], value: object) -> N
         value,
         f"experimental.mcpls ({side})",
     )
+
+
+def validate_cli_output(command: Literal["status", "doctor"], document: object) -> None:
+    """Check what `mcpls <command> --json` printed (schemas/cli/<command>.schema.json)."""
+    _check(BASE_URI + f"cli/{command}.schema.json", document, f"mcpls {command} --json")
 
 
 def validate_message(direction: Direction, message: Mapping[str, Any]) -> None:

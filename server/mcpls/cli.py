@@ -1,4 +1,8 @@
-"""`mcpls serve | demo`: the command line."""
+"""`mcpls serve | demo | proxy | status | login | logout | doctor | completion`: the command
+line.
+
+`serve`, `demo` and `proxy` are here; each terminal command lives in `mcpls.terminal.<module>`,
+which adds its own subparser (`register`) with a `run(args) -> exit status` default."""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ import logging
 import sys
 
 from mcpls import __version__
+
+# Light to import (the OAuth stack loads only when a command runs): `mcpls serve` starts
+# as fast with them registered (tests/unit/test_layering.py).
+from mcpls.terminal import completion, doctor, login, status
 
 
 class _ExpectedRpcErrors(logging.Filter):
@@ -36,17 +44,34 @@ def _setup_logging(level: str, log_file: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mcpls` console script."""
     parser = argparse.ArgumentParser(
-        prog="mcpls", description="Editor backend for remote MCP servers (speaks LSP on stdio)."
+        prog="mcpls",
+        description="Editor backend for remote MCP servers (speaks LSP on stdio), and the "
+        "terminal commands that share its sign-ins.",
+        epilog="Run `mcpls COMMAND --help` for each command's options and examples.",
     )
     parser.add_argument("--version", action="version", version=f"mcpls {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run as a language server on stdio (editors)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run as a language server on stdio (editors)",
+        description="Run as a language server on stdio: what an editor starts.",
+        epilog="example:\n  mcpls serve --log-file /tmp/mcpls.log --log-level debug",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--log-file", help="write the log here instead of stderr")
     serve.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
-    demo = commands.add_parser("demo", help="start a local MCP server and walk through mcpls")
+    serve.set_defaults(run=_serve)
+    demo = commands.add_parser(
+        "demo",
+        help="start a local MCP server and walk through mcpls",
+        description="Start a local OAuth-protected MCP server and a scripted editor.",
+        epilog="example:\n  mcpls demo --port 8765",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     demo.add_argument("--port", type=int, default=0, help="port of the demo server (0: any)")
+    demo.set_defaults(run=_demo)
     proxy = commands.add_parser(
         "proxy",
         help="a stdio MCP server forwarding to a remote one (a drop-in for mcp-remote)",
@@ -64,19 +89,30 @@ def main(argv: list[str] | None = None) -> int:
     proxy.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
+    proxy.set_defaults(run=_proxy)
+    for module in (status, login, doctor, completion):
+        module.register(commands)
+    parser.set_defaults(root_parser=parser)
     args = parser.parse_args(argv)
+    result: int = args.run(args)
+    return result
 
-    if args.command == "proxy":
-        from mcpls.terminal.proxy import run_proxy
 
-        _setup_logging(args.log_level, args.log_file)
-        return run_proxy(args.server, login=args.login)
+def _serve(args: argparse.Namespace) -> int:
+    from mcpls.lsp.server import serve as run_server
 
-    if args.command == "serve":
-        from mcpls.lsp.server import serve as run_server
+    _setup_logging(args.log_level, args.log_file)
+    return run_server()
 
-        _setup_logging(args.log_level, args.log_file)
-        return run_server()
+
+def _proxy(args: argparse.Namespace) -> int:
+    from mcpls.terminal.proxy import run_proxy
+
+    _setup_logging(args.log_level, args.log_file)
+    return run_proxy(args.server, login=args.login)
+
+
+def _demo(args: argparse.Namespace) -> int:
     from mcpls.demo import run_demo
 
     return run_demo(port=args.port)

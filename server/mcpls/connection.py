@@ -33,6 +33,7 @@ from mcpls.transport.stdio import describe_exit
 
 if TYPE_CHECKING:  # for types only: httpx and authlib load when an HTTP server needs them
     from mcpls.auth.session import OAuthSession, OpenUrl
+    from mcpls.auth.signin import SignInMethod
 
 log = logging.getLogger(__name__)
 
@@ -314,9 +315,16 @@ class Connection:
 
     # -- authentication -------------------------------------------------------------------
 
-    async def authenticate(self, open_url: OpenUrl, *, announce: Callable[[str], None]) -> None:
+    async def authenticate(
+        self,
+        open_url: OpenUrl,
+        *,
+        announce: Callable[[str], None],
+        method: SignInMethod | None = None,
+    ) -> None:
         """Sign in (a person asked, or allowAutoReauthentication); a second call joins the
-        first rather than opening another browser tab."""
+        first rather than opening another browser tab. `method`: browser unless it says
+        otherwise (the device grant)."""
         if isinstance(self.config, ConfigError):
             raise ConfigInvalid(f"{self.name} cannot sign in: {self.config.message}")
         if self.oauth is None:
@@ -327,7 +335,7 @@ class Connection:
             )
             raise NothingToDo(f"{self.name} does not use OAuth: {reason}")
         if self._login is None or self._login.done():
-            self._login = asyncio.create_task(self._sign_in(open_url, announce))
+            self._login = asyncio.create_task(self._sign_in(open_url, announce, method))
         login = self._login
         try:
             await asyncio.shield(login)
@@ -335,14 +343,19 @@ class Connection:
             login.cancel()  # the person cancelled: stop listening, back to authRequired
             raise
 
-    async def _sign_in(self, open_url: OpenUrl, announce: Callable[[str], None]) -> None:
+    async def _sign_in(
+        self,
+        open_url: OpenUrl,
+        announce: Callable[[str], None],
+        method: SignInMethod | None,
+    ) -> None:
         assert self.oauth is not None
         self._cancel_retry()
         async with self._lock:
             await self._close_session()
             self._move("authenticate")
         try:
-            await self.oauth.login(open_url, announce=announce)
+            await self.oauth.login(open_url, announce=announce, method=method)
         except asyncio.CancelledError:
             self._move("auth_required", AuthRequired(f"{self.name}: sign-in cancelled"))
             raise

@@ -39,6 +39,8 @@ class Editor:
         self.secrets: set[str] = set()
         self.log_file: Path | None = None
         self.prompts: list[str] = []
+        # window/showMessage texts (the device sign-in's code, for one).
+        self.messages: list[str] = []
         # What the person picks in the one-time "needs you to sign in" prompt, and when
         # (set `prompt_gate` to hold the answer until the test sets it).
         self.prompt_answer: str | None = "Not now"
@@ -113,7 +115,12 @@ class Editor:
 def make_editor_client() -> LanguageClient:
     client = LanguageClient(converter_factory=raw_converter)
     # pytest-lsp's defaults, but the log and the windows are the Editor's (tests wait on them).
-    ours = {types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_DOCUMENT, types.WINDOW_SHOW_MESSAGE_REQUEST}
+    ours = {
+        types.WINDOW_LOG_MESSAGE,
+        types.WINDOW_SHOW_DOCUMENT,
+        types.WINDOW_SHOW_MESSAGE,
+        types.WINDOW_SHOW_MESSAGE_REQUEST,
+    }
     features = {k: v for k, v in DEFAULT_CLIENT_FEATURES.items() if k not in ours}
     register_lsp_features(client, features)
     return client
@@ -159,6 +166,12 @@ async def start_editor(
             await editor.prompt_gate.wait()
         answer = editor.prompt_answer
         return types.MessageActionItem(title=answer) if answer else None
+
+    @on(client, types.WINDOW_SHOW_MESSAGE)
+    async def on_message(ls: LanguageClient, params: types.ShowMessageParams) -> None:
+        async with editor._changed:
+            editor.messages.append(params.message)
+            editor._changed.notify_all()
 
     @on(client, "mcp/didChangeStatus")
     async def on_status(ls: LanguageClient, params: dict[str, Any]) -> None:

@@ -102,7 +102,7 @@ async def test_malformed_json_gets_a_parse_error_not_a_pop_up(editor_factory: Fa
     writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
     status = await editor.request("mcp/status", {})
     assert status == {"servers": []}  # still serving
-    assert editor.client.messages == []  # no window/showMessage "Error in server"
+    assert editor.messages == []  # no window/showMessage "Error in server"
     assert editor.log_file is not None
     assert "not JSON; answered with a parse error" in editor.log_file.read_text()
 

@@ -18,7 +18,11 @@ Run as `python tests/peers/hostile_http.py --port P`; it listens on 127.0.0.1 on
                    token endpoint elsewhere), `flaky` (the challenge's metadata URL answers
                    503, the well-known one works), `moved` (metadata URLs redirect),
                    `pkjwt` (registration answers with `private_key_jwt`), `huge` (5 MB of
-                   authorization server metadata)
+                   authorization server metadata), `noprm` (a bare Bearer challenge and no
+                   protected resource metadata anywhere), `noreg` (an AS without a
+                   registration endpoint), `device` (an AS with RFC 8628 whose token
+                   endpoint answers slow_down, then authorization_pending, then
+                   expired_token: what oidc-provider never sends on demand)
 - `/trickle`       200, then one byte every half second for a minute
 - `/forgetful`     answers `initialize` with a session id, then 404 to everything that
                    carries it except `notifications/initialized` (a server that forgets
@@ -159,9 +163,10 @@ async def evil_mcp(request: Request) -> Response:
     await request.body()
     kind = request.path_params["kind"]
     metadata = f"{request.base_url}evil/{kind}/prm"
-    return Response(
-        status_code=401, headers={"WWW-Authenticate": f'Bearer resource_metadata="{metadata}"'}
+    challenge = (
+        'Bearer realm="mcp"' if kind == "noprm" else f'Bearer resource_metadata="{metadata}"'
     )
+    return Response(status_code=401, headers={"WWW-Authenticate": challenge})
 
 
 def prm_document(request: Request, kind: str) -> dict[str, Any]:
@@ -177,6 +182,8 @@ async def evil_prm(request: Request) -> Response:
         return Response("upstream down", status_code=503)
     if kind == "moved":
         return Response(status_code=302, headers={"Location": "https://elsewhere.example/prm"})
+    if kind == "noprm":
+        return Response(status_code=404)
     return JSONResponse(prm_document(request, kind))
 
 
@@ -245,11 +252,39 @@ async def evil_as(request: Request) -> Response:
         "registration_endpoint": f"{issuer}/register",
         "response_types_supported": ["code"],
     }
+    if kind == "noreg":
+        del metadata["registration_endpoint"]
+    if kind == "device":
+        metadata["device_authorization_endpoint"] = f"{issuer}/device"
     if kind != "nopkce":
         metadata["code_challenge_methods_supported"] = ["S256"]
     if kind == "huge":
         metadata["padding"] = "x" * (5 * 1024 * 1024)
     return JSONResponse(metadata)
+
+
+async def device_authorization(request: Request) -> Response:
+    await request.body()
+    base = str(request.base_url).rstrip("/")
+    return JSONResponse(
+        {
+            "device_code": "hostile-device-code",
+            "user_code": "ABCD-EFGH",
+            "verification_uri": f"{base}/evil/device/as/verify",
+            "expires_in": 60,
+            "interval": 1,
+        }
+    )
+
+
+DEVICE_POLL_ANSWERS = ("slow_down", "authorization_pending", "expired_token")
+
+
+async def device_token(request: Request) -> Response:
+    await request.body()
+    polls = request.app.state.device_polls = getattr(request.app.state, "device_polls", 0) + 1
+    error = DEVICE_POLL_ANSWERS[min(polls, len(DEVICE_POLL_ANSWERS)) - 1]
+    return JSONResponse({"error": error}, status_code=400)
 
 
 async def requests_seen(request: Request) -> Response:
@@ -269,6 +304,8 @@ def build() -> ASGIApp:
             Route("/evil/{kind}/prm", evil_prm, methods=["GET"]),
             Route("/.well-known/oauth-protected-resource/evil/{kind}/mcp", evil_prm_well_known),
             Route("/evil/{kind}/as/register", evil_register, methods=["POST"]),
+            Route("/evil/device/as/device", device_authorization, methods=["POST"]),
+            Route("/evil/device/as/token", device_token, methods=["POST"]),
             Route("/trickle", trickle, methods=ALL_METHODS),
             Route("/forgetful", forgetful, methods=ALL_METHODS),
             Route("/.well-known/oauth-authorization-server/evil/{kind}/as", evil_as),

@@ -42,10 +42,12 @@ def test_auth_does_not_import_the_transport(path: Path) -> None:
     assert not {m for m in imported_modules(path) if m.startswith("mcpls.transport")}
 
 
-def test_the_editor_edge_starts_without_httpx_authlib_or_keyring() -> None:
-    # Start-up time: these load only when a configured server needs them.
+@pytest.mark.parametrize("module", ["mcpls.lsp.server", "mcpls.cli"])
+def test_the_editor_edge_starts_without_httpx_authlib_or_keyring(module: str) -> None:
+    # Start-up time: these load only when a configured server needs them (`mcpls.cli`
+    # registers the terminal commands, which load them only when one runs).
     probe = (
-        "import sys, mcpls.lsp.server; "
+        f"import sys, {module}; "
         "print(sorted(m for m in ('httpx', 'authlib', 'keyring') if m in sys.modules))"
     )
     loaded = subprocess.run(

@@ -79,6 +79,8 @@ def test_every_file_the_brief_names_exists() -> None:
         "settings.schema.json",
         "error-data.schema.json",
         "initialize-capabilities.schema.json",
+        "cli/status.schema.json",
+        "cli/doctor.schema.json",
         *(f"methods/{m.replace('/', '.')}.schema.json" for m in METHODS),
     }
     assert names == expected

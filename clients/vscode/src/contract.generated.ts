@@ -102,6 +102,7 @@ export interface OAuthConfig {
 export interface AuthenticateParams {
   server: string;
   workDoneToken?: string | number;
+  method?: "browser" | "device";
 }
 export interface CallToolParams {
   server: string;

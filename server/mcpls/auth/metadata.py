@@ -136,7 +136,8 @@ async def fetch_json(http: httpx.AsyncClient, url: str, tried: _Tried) -> dict[s
     return data
 
 
-def _choose_issuer(candidates: tuple[str, ...], oauth: OAuthConfig, where: str) -> str:
+def choose_issuer(candidates: tuple[str, ...], oauth: OAuthConfig, where: str) -> str:
+    """The authorization server to use: the first listed, or the first trusted one."""
     if oauth.trusted_issuers:
         for issuer in candidates:
             if issuer in oauth.trusted_issuers:
@@ -183,7 +184,7 @@ async def discover(
         servers = _strings(prm.get("authorization_servers"))
         if not servers:
             raise SecurityRefusal(f"{prm_url} lists no authorization_servers")
-        issuer = _choose_issuer(servers, oauth, prm_url)
+        issuer = choose_issuer(servers, oauth, prm_url)
         prm_scopes = _strings(prm.get("scopes_supported"))
     if oauth.resource is False:
         resource = None

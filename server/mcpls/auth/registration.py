@@ -18,6 +18,7 @@ from typing import Literal
 import httpx
 
 from mcpls.auth.client_auth import SUPPORTED_METHODS
+from mcpls.auth.device import DEVICE_CODE_GRANT
 from mcpls.auth.discovery import check_endpoint
 from mcpls.auth.metadata import AuthServer
 from mcpls.config import OAuthConfig
@@ -181,8 +182,11 @@ async def register(
     scopes: tuple[str, ...] | None,
     *,
     allow_insecure_loopback: bool,
+    device_grant: bool = False,
 ) -> ClientRegistration:
-    """RFC 7591 dynamic registration as a native application."""
+    """RFC 7591 dynamic registration as a native application; with `device_grant` (the
+    server offers RFC 8628) the client may use the device grant too, so one registration
+    serves both sign-ins and the refreshes after either."""
     endpoint = auth_server.metadata.get("registration_endpoint")
     if not isinstance(endpoint, str):
         raise RegistrationImpossible(
@@ -200,7 +204,11 @@ async def register(
     body: dict[str, object] = {
         "client_name": oauth.client_name or "mcpls",
         "redirect_uris": [redirect_uri],
-        "grant_types": ["authorization_code", "refresh_token"],
+        "grant_types": [
+            "authorization_code",
+            "refresh_token",
+            *([DEVICE_CODE_GRANT] if device_grant else []),
+        ],
         "response_types": ["code"],
         "token_endpoint_auth_method": method,
         "application_type": "native",

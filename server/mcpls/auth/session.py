@@ -18,7 +18,7 @@ from mcpls.auth.discovery import canonical_resource, check_endpoint
 from mcpls.auth.flow import CallbackListener, revoke
 from mcpls.auth.metadata import AuthServer
 from mcpls.auth.registration import forget_preregistered, metadata_document, preregistered
-from mcpls.auth.signin import SignIn, SignInRequest
+from mcpls.auth.signin import SignIn, SignInMethod, SignInRequest
 from mcpls.auth.tokens import TokenManager
 from mcpls.config import AuthPolicy, ServerConfig
 from mcpls.errors import AuthRequired, InsufficientScope, McplsError, NothingToDo
@@ -107,8 +107,10 @@ class OAuthSession:
         return self.signin.pending
 
     async def load(self) -> None:
-        """Read the stored sign-in (once per process)."""
-        await self.tokens.load()
+        """Read the stored sign-in: once per process, and again at each connection while
+        none is held, so that a sign-in made elsewhere (`mcpls login`, another editor
+        window) is used without signing in here."""
+        await self.tokens.load(again=self.tokens.tokens is None)
 
     def info(self) -> AuthInfo:
         """For `ServerStatus.auth`."""
@@ -140,14 +142,22 @@ class OAuthSession:
 
     # -- sign-in ---------------------------------------------------------------------------
 
-    async def login(self, open_url: OpenUrl, *, announce: Callable[[str], None]) -> AuthInfo:
-        """The interactive sign-in; afterwards no more permission is outstanding."""
+    async def login(
+        self,
+        open_url: OpenUrl,
+        *,
+        announce: Callable[[str], None],
+        method: SignInMethod | None = None,
+    ) -> AuthInfo:
+        """The interactive sign-in (browser unless `method` says otherwise); afterwards no
+        more permission is outstanding."""
         await self.signin.run(
             SignInRequest(
                 challenge=self.last_challenge,
                 required_scopes=self.required_scopes,
                 open_url=open_url,
                 announce=announce,
+                method=method or SignInMethod(),
             )
         )
         self.required_scopes = ()

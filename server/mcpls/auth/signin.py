@@ -13,7 +13,16 @@ from dataclasses import dataclass
 import httpx
 
 from mcpls.auth.challenge import BearerChallenge
+from mcpls.auth.device import (
+    DeviceCode,
+    RequestedMethod,
+    choose_method,
+    device_flow_offered,
+    poll_for_tokens,
+    request_device_code,
+)
 from mcpls.auth.flow import (
+    CALLBACK_PATH,
     CLIENT_ERRORS,
     CallbackListener,
     Pkce,
@@ -34,12 +43,28 @@ from mcpls.auth.tokens import TokenManager
 from mcpls.config import AuthPolicy, ServerConfig
 from mcpls.errors import ConfigInvalid, OAuthRefused
 from mcpls.store import Store
-from mcpls.store.records import ClientRegistration
+from mcpls.store.records import ClientRegistration, TokenSet
 
 OpenUrl = Callable[[str], Awaitable[None]]
 Announce = Callable[[str], None]
 # Refusals at the token endpoint that a new dynamic registration can cure, once.
 REREGISTER_ERRORS = frozenset({*CLIENT_ERRORS, "invalid_scope"})
+
+
+def _no_code(code: DeviceCode) -> None:
+    """Where nobody shows the device sign-in's code."""
+
+
+@dataclass(frozen=True)
+class SignInMethod:
+    """How the person signs in: `browser` (authorization code, loopback callback),
+    `device` (RFC 8628: a code entered on any device), or `auto` (the device grant where
+    `headless` and the server offers it). `show_code` puts the device grant's user code and
+    verification URI in front of the person."""
+
+    requested: RequestedMethod = "browser"
+    headless: bool = False
+    show_code: Callable[[DeviceCode], None] = _no_code
 
 
 @dataclass(frozen=True)
@@ -50,10 +75,16 @@ class SignInRequest:
     required_scopes: tuple[str, ...]
     open_url: OpenUrl
     announce: Announce
+    method: SignInMethod = SignInMethod()
 
 
 class _Reregister(Exception):
     """The sign-in failed in a way a new dynamic registration can cure."""
+
+
+class _DeviceUnavailable(Exception):
+    """The device authorization endpoint refused this client (a configured client made
+    without the grant): a sign-in that chose the device grant by itself uses the browser."""
 
 
 class SignIn:
@@ -79,6 +110,14 @@ class SignIn:
 
     def default_redirect_port(self) -> int:
         return self.config.oauth.callback_port or stable_callback_port(self.tokens.resource)
+
+    def default_redirect_uri(self) -> str:
+        """The redirect URI a sign-in registers and uses when its callback port is free."""
+        if self.config.oauth.redirect_uri:
+            return self.config.oauth.redirect_uri
+        host = self.config.oauth.callback_host or self.policy.callback_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.default_redirect_port()}{CALLBACK_PATH}"
 
     async def run(self, request: SignInRequest) -> None:
         try:
@@ -106,6 +145,17 @@ class SignIn:
             configured=self.config.oauth.scopes,
             required=request.required_scopes,
         )
+        method = choose_method(
+            request.method.requested,
+            offered=device_flow_offered(server.metadata),
+            headless=request.method.headless,
+        )
+        if method == "device":
+            try:
+                await self._device(server, scopes, request, fresh=fresh)
+                return
+            except _DeviceUnavailable as exc:
+                self.log("info", f"no device sign-in for this client ({exc}); using the browser")
         listener = await self._listener(server)
         self.pending = listener
         try:
@@ -151,8 +201,62 @@ class SignIn:
             registration=registration,
             redirect_uri=listener.redirect_uri,
         )
+        await self._save(server, tokens)
+
+    async def _save(self, server: AuthServer, tokens: TokenSet) -> None:
         async with self.store.locked(self.tokens.resource, server.issuer):
             await self.tokens.save(server, tokens)
+
+    async def _device(
+        self,
+        server: AuthServer,
+        scopes: tuple[str, ...] | None,
+        request: SignInRequest,
+        *,
+        fresh: bool,
+    ) -> None:
+        """RFC 8628 with the client a browser sign-in would use (same redirect URI, so the
+        same registration refreshes and revokes it); the tokens are stored alike."""
+        redirect_uri = self.default_redirect_uri()
+        registration = await self._client_for(server, redirect_uri, scopes, fresh)
+        try:
+            try:
+                code = await request_device_code(
+                    self.http,
+                    str(server.metadata["device_authorization_endpoint"]),
+                    registration,
+                    scopes=scopes,
+                    resource=server.resource,
+                    allow_insecure_loopback=self.policy.allow_insecure_loopback,
+                )
+            except OAuthRefused as exc:
+                # A registration mcpls made before the server offered the grant lacks it
+                # (oidc-provider: invalid_request "… is not allowed for this client"): made
+                # again once, with the grant. A configured client is what it is: a sign-in
+                # that chose the device grant by itself takes the browser instead.
+                if registration.source == "dcr" and not fresh:
+                    raise _Reregister(exc.error or "device grant refused") from exc
+                if request.method.requested == "auto":
+                    raise _DeviceUnavailable(exc.message) from exc
+                raise
+            request.method.show_code(code)
+            data = await poll_for_tokens(
+                self.http, server.token_endpoint, registration, code, resource=server.resource
+            )
+        except OAuthRefused as exc:
+            # The token endpoint no longer knows a registration mcpls made: once, anew.
+            if registration.source == "dcr" and not fresh and exc.error in REREGISTER_ERRORS:
+                raise _Reregister(exc.error or "") from exc
+            raise
+        tokens = token_set(
+            data,
+            issuer=server.issuer,
+            resource=self.tokens.resource,
+            requested_scopes=scopes,
+            registration=registration,
+            redirect_uri=redirect_uri,
+        )
+        await self._save(server, tokens)
 
     async def _listener(self, server: AuthServer) -> CallbackListener:
         oauth = self.config.oauth
@@ -225,6 +329,7 @@ class SignIn:
             redirect_uri,
             scopes if oauth.scopes else None,
             allow_insecure_loopback=self.policy.allow_insecure_loopback,
+            device_grant=device_flow_offered(server.metadata),
         )
         await self.store.save_registration(registration, redirect_uri)
         return registration

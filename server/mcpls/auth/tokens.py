@@ -111,9 +111,10 @@ class TokenManager:
     def _state_name(self) -> str:
         return f"auth-server|{self.resource}"
 
-    async def load(self) -> None:
-        """The authorization server and tokens from the store, once per process."""
-        if self._loaded:
+    async def load(self, *, again: bool = False) -> None:
+        """The authorization server and tokens from the store, once per process; `again`
+        reads them anew (another process, such as `mcpls login`, may have signed in)."""
+        if self._loaded and not again:
             return
         self._loaded = True
         raw = await self.store.load_state(self._state_name())

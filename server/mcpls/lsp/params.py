@@ -62,3 +62,13 @@ def optional_bool(method: str, params: dict[str, Any], key: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidParams(f"{method}: params.{key} must be true or false when given")
     return value
+
+
+def optional_choice(method: str, params: dict[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    """An optional string out of `choices`; the first choice when absent."""
+    value = params.get(key, choices[0])
+    if value not in choices:
+        expected = " or ".join(f'"{c}"' for c in choices)
+        raise InvalidParams(f"{method}: params.{key} must be {expected} when given")
+    assert isinstance(value, str)
+    return value

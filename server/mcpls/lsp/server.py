@@ -9,7 +9,7 @@ import os
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cattrs
 from lsprotocol import types
@@ -32,6 +32,9 @@ from mcpls.hub import Hub, UnknownServer
 from mcpls.lsp import params as p
 from mcpls.lsp.progress import Progress
 from mcpls.lsp.prompts import PromptState
+
+if TYPE_CHECKING:  # for types only: the OAuth stack loads on the first sign-in (start-up)
+    from mcpls.auth.device import DeviceCode
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +243,14 @@ class McplsServer(LanguageServer):
         log.error("could not handle a message from the editor: %s", type(error).__name__)
 
 
+def device_code_message(name: str, code: DeviceCode) -> str:
+    """The device sign-in's instructions for a person: the user code and where to enter it."""
+    text = f"To sign in to {name}, enter the code {code.user_code} at {code.verification_uri}"
+    if code.verification_uri_complete:
+        text += f" (or open {code.verification_uri_complete})"
+    return text
+
+
 def _error(exc: Exception, server: str | None = None) -> JsonRpcException:
     """Map a failure to a JSON-RPC error whose `data.kind` is the contract's."""
     data: dict[str, Any] = {}
@@ -333,11 +344,15 @@ def create_server() -> McplsServer:
     lifecycle("mcp/disable", lambda c: c.disable())
     lifecycle("mcp/restart", lambda c: c.restart())
 
-    @handler("mcp/authenticate", {"server", "workDoneToken"})
+    @handler("mcp/authenticate", {"server", "workDoneToken", "method"})
     async def authenticate(ls: McplsServer, params: dict[str, Any]) -> dict[str, Any]:
         name = p.server_name("mcp/authenticate", params)
         assert name is not None
+        how = p.optional_choice("mcp/authenticate", params, "method", ("browser", "device"))
         connection = ls.hub.get(name)
+        # Imported here for start-up: the OAuth stack (httpx, authlib) loads on first sign-in.
+        from mcpls.auth.signin import SignInMethod
+
         progress = await ls.progress_for(params.get("workDoneToken"), f"Signing in to {name}")
         task = asyncio.current_task()
         if progress.token is not None and task is not None:
@@ -346,8 +361,18 @@ def create_server() -> McplsServer:
         def announce(url: str) -> None:
             progress.report(f"Opening the sign-in page. If it did not open: {url}")
 
+        def show_code(code: DeviceCode) -> None:
+            text = device_code_message(name, code)
+            progress.report(text)
+            ls.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Info, message=text)
+            )
+
+        method = SignInMethod(
+            requested="device" if how == "device" else "browser", show_code=show_code
+        )
         try:
-            await connection.authenticate(ls.open_url, announce=announce)
+            await connection.authenticate(ls.open_url, announce=announce, method=method)
         finally:
             if progress.token is not None:
                 ls.cancellable.pop(progress.token, None)

@@ -129,9 +129,11 @@ class Browser:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.http.aclose()
 
-    async def authorize(self, url: str) -> BrowserResult:
+    async def authorize(self, url: str, *, deliver: bool = True) -> BrowserResult:
         """Open the authorization `url`, sign in and consent when asked, and deliver the
-        authorization response to the redirect URI named in `url`.
+        authorization response to the redirect URI named in `url`. Without `deliver`, the
+        browser stops before the redirect URI (its loopback is out of reach, as over SSH):
+        the result's `callback_url` is the address a person would paste back (status 0).
 
         Raises `UnsafeRedirect` before any request to a non-loopback URL and `BrowserStuck`
         on a page that neither redirects nor offers a form.
@@ -149,6 +151,8 @@ class Browser:
         for _ in range(MAX_STEPS):
             if not is_loopback(target):
                 raise UnsafeRedirect(f"refusing to {method} a non-loopback URL: {target}")
+            if not deliver and is_callback(target):
+                return BrowserResult(target, 0, "", method, dict(data or {}))
             response = await self.http.request(method, target, data=data)
             if is_callback(target):
                 return BrowserResult(
@@ -176,10 +180,63 @@ class Browser:
                 target, data = str(httpx.URL(target, params=data)), None
         raise BrowserStuck(f"no callback after {MAX_STEPS} steps from {url}")
 
+    async def approve_device(
+        self, url: str, *, user_code: str | None = None, deny: bool = False
+    ) -> str:
+        """Open a device sign-in's verification `url` (RFC 8628 §3.3), type `user_code`
+        where the page asks for one, sign in, consent and confirm, until a page with no
+        form is left (the authorization server's "done" page), whose text is returned.
+        With `deny`, press the confirmation page's abort button instead (oidc-provider's
+        `abort`) and return the page that follows."""
+        method, target, data = "GET", url, None
+        for _ in range(MAX_STEPS):
+            if not is_loopback(target):
+                raise UnsafeRedirect(f"refusing to {method} a non-loopback URL: {target}")
+            response = await self.http.request(method, target, data=data)
+            if response.is_redirect:
+                method = method if response.status_code in (307, 308) else "GET"
+                data = data if method == "POST" else None
+                target = urljoin(target, response.headers["location"])
+                continue
+            if response.status_code != 200:
+                raise BrowserStuck(
+                    f"{method} {target} answered {response.status_code}: {response.text[:500]}"
+                )
+            parser = FormParser()
+            parser.feed(response.text)
+            if not parser.forms:
+                return response.text
+            form = parser.forms[0]
+            method = "POST" if form.method == "post" else "GET"
+            data = fill(form, login=self.login, password=self.password)
+            if user_code is not None and "user_code" in data and not data["user_code"]:
+                data["user_code"] = user_code
+            target = urljoin(target, form.action or target)
+            if deny and "confirm" in data:
+                del data["confirm"]
+                data["abort"] = "yes"
+                return (await self.http.request(method, target, data=data)).text
+            if method == "GET":
+                target, data = str(httpx.URL(target, params=data)), None
+        raise BrowserStuck(f"the device sign-in did not finish after {MAX_STEPS} steps")
+
 
 async def authorize_in_browser(
-    url: str, *, login: str = "alice", password: str = ANY_PASSWORD, timeout: float = 10.0
+    url: str,
+    *,
+    login: str = "alice",
+    password: str = ANY_PASSWORD,
+    timeout: float = 10.0,
+    deliver: bool = True,
 ) -> BrowserResult:
     """`Browser.authorize` in a fresh browser profile (nobody signed in anywhere yet)."""
     async with Browser(login=login, password=password, timeout=timeout) as browser:
-        return await browser.authorize(url)
+        return await browser.authorize(url, deliver=deliver)
+
+
+async def approve_device_in_browser(
+    url: str, *, user_code: str | None = None, deny: bool = False
+) -> str:
+    """`Browser.approve_device` in a fresh browser profile."""
+    async with Browser() as browser:
+        return await browser.approve_device(url, user_code=user_code, deny=deny)

@@ -11,7 +11,8 @@
 // clients by default (token_endpoint_auth_method "none"), PKCE S256 required, login and
 // consent as HTML forms (devInteractions: any login, any password). A refresh token is issued
 // only to clients that registered the refresh_token grant; it rotates for public clients.
-// The authorization response carries `iss` (RFC 9207).
+// The authorization response carries `iss` (RFC 9207). The device authorization grant
+// (RFC 8628) is on: codes at /device/auth, the person's pages at /device.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -68,6 +69,8 @@ const provider = new Provider(issuer, {
   pkce: { required: () => true },
   features: {
     devInteractions: { enabled: true },
+    // RFC 8628: /device/auth for the code, /device for the person (tests approve there).
+    deviceFlow: { enabled: true },
     registration: { enabled: true },
     revocation: { enabled: true },
     introspection: { enabled: true },
@@ -93,6 +96,7 @@ const provider = new Provider(issuer, {
   ttl: {
     AccessToken: accessTtl,
     AuthorizationCode: 60,
+    DeviceCode: 600,
     Grant: 14 * DAY,
     IdToken: 3600,
     Interaction: 3600,
