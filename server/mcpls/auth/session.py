@@ -180,9 +180,8 @@ class OAuthSession:
             return await preregistered(server, oauth, self.store, bind=False)
         if cimd and tokens.client_id == cimd:
             return metadata_document(server, cimd)
-        redirect_uri = tokens.redirect_uri or (
-            f"http://{self.policy.callback_host}:{self.signin.default_redirect_port()}/callback"
-        )
+        # Tokens stored before the redirect URI was recorded: the one a sign-in would use.
+        redirect_uri = tokens.redirect_uri or self.signin.default_redirect_uri()
         registration = await self.store.load_registration(server.issuer, redirect_uri)
         if registration is None or tokens.client_id not in (None, registration.client_id):
             return None
