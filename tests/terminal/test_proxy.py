@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +23,8 @@ from mcp.shared.exceptions import MCPError
 from e2e.conftest import assert_no_leak, start_editor, stored_secrets
 from lsp_client import stop
 from peers.managed import HttpPeer
-from peers.oauth.fixtures import PyOAuthServer
+from peers.oauth.browser import approve_device_in_browser
+from peers.oauth.fixtures import OidcPeers, PyOAuthServer
 
 TESTS = Path(__file__).resolve().parent.parent
 BROWSE = Path(__file__).resolve().parent / "browse.py"
@@ -374,3 +376,28 @@ async def test_an_unknown_name_is_refused_with_the_servers_it_knows(tmp_path: Pa
     message = process.stderr.decode()
     assert "no server named 'nope'" in message
     assert "(configured: 'svc'); give the server's URL, or add it to that file" in message
+
+
+async def test_login_over_ssh_signs_in_with_the_device_grant(
+    oidc_provider: OidcPeers, tmp_path: Path
+) -> None:
+    # Issue 8 item 6: with --login the proxy signs in by itself, browser or device: over
+    # SSH (no browser can reach the loopback callback) the device grant, its code on stderr.
+    write_user_file({"svc": oidc_provider.mcp_url})
+    ssh = {"SSH_CONNECTION": "10.0.0.1 50000 10.0.0.2 22", "BROWSER": "false"}
+    opener, stderr = proxy(tmp_path, "svc", "--login", env=ssh)
+    device_line = re.compile(r"open (\S+) and enter (\S+)")
+
+    async def approve() -> None:
+        # Another process writes the file: polling it for the line is the condition.
+        while (found := device_line.search(stderr.read_text())) is None:  # noqa: ASYNC110
+            await anyio.sleep(0.05)
+        assert "user_code=" in found.group(1)
+        assert "Sign-in Success" in await approve_device_in_browser(found.group(1))
+
+    async with opener() as session, anyio.create_task_group() as group:
+        group.start_soon(approve)
+        await session.initialize()
+        assert text_of(await session.call_tool("echo", {"text": "via a code"})) == "via a code"
+    assert "in your browser" not in stderr.read_text()
+    assert_no_secret(stderr.read_text())

@@ -26,7 +26,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from mcpls.auth.device import DeviceCode
 from mcpls.auth.session import OAuthSession
+from mcpls.auth.signin import SignInMethod as Method
 from mcpls.config import (
     ConfigError,
     ServerConfig,
@@ -46,6 +48,7 @@ from mcpls.errors import (
     SessionExpired,
     quote,
 )
+from mcpls.terminal.context import headless
 from mcpls.transport import Message, is_response
 from mcpls.transport.http import MAX_MESSAGE_BYTES, HttpTransport
 
@@ -425,8 +428,9 @@ def stdout_writer() -> WriteMessage:
 
 
 async def browser_sign_in(oauth: OAuthSession, tell: Say) -> None:
-    """The interactive sign-in in the person's browser; the URL is on stderr too (a
-    machine without a browser, or a browser that did not open)."""
+    """The interactive sign-in: in the person's browser (the URL is on stderr too, for a
+    browser that did not open), or, with no display or over SSH where the authorization
+    server offers it, the device grant (RFC 8628), whose code is shown on stderr."""
 
     def announce(url: str) -> None:
         tell(f"sign in to {oauth.config.name} in your browser: {url}")
@@ -435,7 +439,12 @@ async def browser_sign_in(oauth: OAuthSession, tell: Say) -> None:
         # A daemon thread: a BROWSER command may run until the person closes it.
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
-    await oauth.login(open_url, announce=announce)
+    def show_code(code: DeviceCode) -> None:
+        where = code.verification_uri_complete or code.verification_uri
+        tell(f"to sign in to {oauth.config.name}, open {where} and enter {code.user_code}")
+
+    method = Method(requested="auto", headless=headless(), show_code=show_code)
+    await oauth.login(open_url, announce=announce, method=method)
     tell(f"signed in to {oauth.config.name}")
 
 
