@@ -63,6 +63,7 @@ class OAuthSession:
         *,
         log: Log,
         http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         assert config.url is not None
         self.config = config
@@ -77,6 +78,7 @@ class OAuthSession:
             http=self.http,
             registration_for=self._registration_for,
             log=log,
+            clock=clock,
         )
         self.auth = BearerAuth(self.tokens, config.url)
         self.signin = SignIn(config, policy, store, self.tokens, self.http, log)

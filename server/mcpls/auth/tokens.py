@@ -94,8 +94,11 @@ class TokenManager:
         http: httpx.AsyncClient,
         registration_for: RegistrationFor,
         log: Log,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
+        # Wall-clock time, which jumps when a laptop wakes up: tests inject it.
+        self.clock = clock
         self.resource = resource
         self.store = store
         self.http = http
@@ -152,7 +155,7 @@ class TokenManager:
         tokens = self.tokens
         if tokens is None:
             return None
-        if expiring(tokens):
+        if expiring(tokens, self.clock()):
             return await self.refresh(tokens, forced=False)
         return tokens
 
@@ -166,7 +169,7 @@ class TokenManager:
                 return None
             async with self.store.locked(self.resource, server.issuer):
                 stored = await self.store.load_tokens(self.resource, server.issuer)
-                plan = decide_refresh(stored, seen, forced=forced, now=time.time())
+                plan = decide_refresh(stored, seen, forced=forced, now=self.clock())
                 if plan.action != "refresh":
                     self._set(plan.tokens)
                     return plan.tokens
@@ -178,7 +181,7 @@ class TokenManager:
 
     async def _refresh_grant(self, server: AuthServer, tokens: TokenSet) -> TokenSet:
         registration = await self._registration_for(server, tokens)
-        if registration is None or registration.secret_expired(time.time()):
+        if registration is None or registration.secret_expired(self.clock()):
             await self._drop(server, tokens, registration)
             raise SignInExpired(
                 f"{self.name}: mcpls's registration with {server.issuer} expired or is gone; "
