@@ -269,7 +269,9 @@ def parse_server(name: str, raw: object, *, where: str = "servers") -> ServerCon
                 f'{here}.type: "sse" is the old HTTP+SSE transport, which mcpls does not speak; '
                 'use the server\'s Streamable HTTP endpoint with type "http"'
             )
-        if declared is not None and declared not in _HTTP_TYPES | _STDIO_TYPES:
+        if declared is not None and (
+            not isinstance(declared, str) or declared not in _HTTP_TYPES | _STDIO_TYPES
+        ):
             raise _Invalid(f'{here}.type: expected "http" or "stdio", got {_describe(declared)}')
         url_value = raw.get("url", raw.get("serverUrl"))
         has_url = url_value is not None
