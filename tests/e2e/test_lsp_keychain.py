@@ -190,3 +190,27 @@ def assert_private_files(mcpls_data: Path) -> set[str]:
     secrets = token_values(documents)
     assert len(secrets) >= 2  # access and refresh token
     return secrets
+
+
+async def test_a_keychain_locked_in_the_middle_of_a_session_loses_nothing(
+    editor_factory: Factory, py_oauth_server: Any, secret_service: dict[str, str], tmp_path: Path
+) -> None:
+    # Issue 10: the keychain starts failing mid-session (a screen lock): the next refresh
+    # lands in a private file with a warning, the calls go on, no sign-in is lost.
+    bus = secret_service["DBUS_SESSION_BUS_ADDRESS"]
+    log_file = tmp_path / "mcpls.log"
+    editor = await sign_in(editor_factory, py_oauth_server.mcp_url, secret_service, log_file)
+    assert any(key.startswith("tokens|") for key in stored_secrets(bus))
+    lock_keychain(bus)
+    await py_oauth_server.expire_access()
+    result = await editor.request(
+        "mcp/callTool", {"server": "svc", "name": "echo", "arguments": {"text": "locked"}}
+    )
+    assert result["content"][0]["text"] == "locked"
+    await editor.wait_for_log("the system keychain failed to")
+    assert editor.latest("svc")["state"] == "connected"
+    assert (await py_oauth_server.stats())["token_requests"]["refresh_token"] == 1
+    secrets = assert_private_files(Path(secret_service["XDG_DATA_HOME"]) / "mcpls")
+    await editor.client.shutdown_session()
+    seen = everything_said(editor, log_file)
+    assert not any(secret in seen for secret in secrets)

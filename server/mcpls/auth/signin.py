@@ -201,11 +201,13 @@ class SignIn:
             registration=registration,
             redirect_uri=listener.redirect_uri,
         )
-        await self._save(server, tokens)
+        await self._save(server, tokens, registration)
 
-    async def _save(self, server: AuthServer, tokens: TokenSet) -> None:
+    async def _save(
+        self, server: AuthServer, tokens: TokenSet, registration: ClientRegistration
+    ) -> None:
         async with self.store.locked(self.tokens.resource, server.issuer):
-            await self.tokens.save(server, tokens)
+            await self.tokens.save(server, tokens, registration)
 
     async def _device(
         self,
@@ -256,7 +258,7 @@ class SignIn:
             registration=registration,
             redirect_uri=redirect_uri,
         )
-        await self._save(server, tokens)
+        await self._save(server, tokens, registration)
 
     async def _listener(self, server: AuthServer) -> CallbackListener:
         oauth = self.config.oauth

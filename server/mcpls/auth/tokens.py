@@ -20,7 +20,7 @@ import httpx
 
 from mcpls.auth.flow import token_request, token_set
 from mcpls.auth.metadata import AuthServer
-from mcpls.errors import InvalidClient, InvalidGrant, OAuthRefused, SignInExpired
+from mcpls.errors import InvalidClient, InvalidGrant, OAuthRefused, SignInExpired, StorageFailed
 from mcpls.store import Store
 from mcpls.store.records import ClientRegistration, TokenSet
 
@@ -108,6 +108,9 @@ class TokenManager:
         self.tokens: TokenSet | None = None
         self._lock = asyncio.Lock()
         self._loaded = False
+        # The client that obtained the tokens, as last seen: a refresh still has it when
+        # the keychain holding the registration is locked mid-session.
+        self._client: ClientRegistration | None = None
         # Told when the stored sign-in changes (refresh, login, adoption), to push the status.
         self.on_change: Callable[[], None] = lambda: None
 
@@ -127,10 +130,17 @@ class TokenManager:
             except (ValueError, KeyError, TypeError):
                 self.log("warning", "the stored authorization server record is unreadable")
         if self.auth_server is not None:
-            self.tokens = await self.store.load_tokens(self.resource, self.auth_server.issuer)
+            try:
+                self.tokens = await self.store.load_tokens(self.resource, self.auth_server.issuer)
+            except StorageFailed as exc:
+                # A locked keychain at start: signed out until it opens or a new sign-in.
+                self.log("warning", exc.message)
 
-    async def save(self, server: AuthServer, tokens: TokenSet) -> None:
-        """A new sign-in (call under the store lock)."""
+    async def save(
+        self, server: AuthServer, tokens: TokenSet, client: ClientRegistration | None = None
+    ) -> None:
+        """A new sign-in by `client` (call under the store lock)."""
+        self._client = client
         await self.store.save_state(self._state_name(), json.dumps(server.to_json()))
         await self.store.save_tokens(tokens)
         self.auth_server, self.tokens = server, tokens
@@ -168,7 +178,12 @@ class TokenManager:
             if server is None:
                 return None
             async with self.store.locked(self.resource, server.issuer):
-                stored = await self.store.load_tokens(self.resource, server.issuer)
+                try:
+                    stored = await self.store.load_tokens(self.resource, server.issuer)
+                except StorageFailed:
+                    # The keychain locked mid-session: the tokens in memory are the newest
+                    # this process knows; refresh from them (the new ones go to a file).
+                    stored = self.tokens or seen
                 plan = decide_refresh(stored, seen, forced=forced, now=self.clock())
                 if plan.action != "refresh":
                     self._set(plan.tokens)
@@ -181,6 +196,10 @@ class TokenManager:
 
     async def _refresh_grant(self, server: AuthServer, tokens: TokenSet) -> TokenSet:
         registration = await self._registration_for(server, tokens)
+        known = self._client
+        if registration is None and known is not None and known.client_id == tokens.client_id:
+            registration = known  # the store could not give it back (locked)
+        self._client = registration
         if registration is None or registration.secret_expired(self.clock()):
             await self._drop(server, tokens, registration)
             raise SignInExpired(

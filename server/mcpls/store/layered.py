@@ -119,8 +119,11 @@ class KeychainStore:
         return f"{name}, falling back to {files}" if self._warned_failure else name
 
     async def load_tokens(self, resource: str, issuer: str) -> TokenSet | None:
-        """The stored tokens for a server, or None (absent or unreadable, with a warning)."""
-        return await self._run(self._load, tokens_key(resource, issuer), TokenSet.from_json)
+        """The stored tokens for a server, or None (absent or damaged, with a warning);
+        `StorageFailed` when the keychain cannot be read (locked): not the same as absent,
+        and a caller holding the tokens in memory keeps them."""
+        key = tokens_key(resource, issuer)
+        return await self._run(self._load, key, TokenSet.from_json, True)
 
     async def save_tokens(self, tokens: TokenSet) -> None:
         """Store (replace) the tokens for `tokens.resource` from `tokens.issuer`."""
@@ -309,7 +312,7 @@ class KeychainStore:
                 f"by you under {display(self._files.directory)} until it works again",
             )
 
-    def _load(self, key: str, parse: Callable[[object], _T]) -> _T | None:
+    def _load(self, key: str, parse: Callable[[object], _T], strict: bool = False) -> _T | None:
         backend = self._keychain()
         from_file = self._read_file(key, parse)
         if backend is None:
@@ -325,7 +328,12 @@ class KeychainStore:
             text = backend.get_password(SERVICE, key)
         except Exception as exc:  # any backend may raise anything (D-Bus, OS keychain errors)
             self._keychain_failed(exc, "read", ())
-            return None
+            if not strict:
+                return None  # a registration or secret: made again, or asked for again
+            # Not "absent": the entry may be there, behind a lock.
+            raise StorageFailed(
+                f"the system keychain could not be read for {describe_key(key)}; unlock it"
+            ) from None
         if text is None:
             return None
         return self._parse(text.encode("utf-8"), key, parse, "in the system keychain")
