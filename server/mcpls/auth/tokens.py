@@ -105,6 +105,9 @@ class TokenManager:
         self.tokens: TokenSet | None = None
         self._lock = asyncio.Lock()
         self._loaded = False
+        # The access token a server refused (401) while its cure is under way: requests
+        # that would carry it wait for the cure instead of being sent to fail as well.
+        self._refused: str | None = None
         # Told when the stored sign-in changes (refresh, login, adoption), to push the status.
         self.on_change: Callable[[], None] = lambda: None
 
@@ -151,12 +154,16 @@ class TokenManager:
         tokens = self.tokens
         if tokens is None:
             return None
+        if tokens.access_token == self._refused:
+            return await self.refresh(tokens, forced=True)
         if expiring(tokens):
             return await self.refresh(tokens, forced=False)
         return tokens
 
     async def refresh(self, seen: TokenSet, *, forced: bool) -> TokenSet | None:
         """Refresh `seen`, or adopt what another task or process already got instead."""
+        if forced:
+            self._refused = seen.access_token
         async with self._lock:
             if self.tokens is not None and self.tokens.access_token != seen.access_token:
                 return self.tokens  # another task in this process refreshed meanwhile
