@@ -19,7 +19,7 @@ import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
 from mcpls.errors import AuthRequired, ConnectionFailed, McplsError, ProtocolError, SessionExpired
-from mcpls.net import describe_http_error, read_capped
+from mcpls.net import describe_http_error, read_capped, tls_context
 from mcpls.transport import LogSink, Message, ServerMessageHandler
 from mcpls.transport.router import Router
 
@@ -88,7 +88,8 @@ def new_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=httpx.Timeout(30.0, read=None),
         follow_redirects=False,
-        transport=RetryStaleConnection(httpx.AsyncHTTPTransport()),
+        verify=tls_context(),
+        transport=RetryStaleConnection(httpx.AsyncHTTPTransport(verify=tls_context())),
     )
 
 
