@@ -70,8 +70,12 @@ class RetryStaleConnection(httpx.AsyncBaseTransport):
             return await self._inner.handle_async_request(request)
         except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
             # Raised before any response header arrived (the response is returned as soon
-            # as its headers are in), so the server answered nothing on this connection.
-            if new_connection:
+            # as its headers are in). A protocol error may also mean a garbled answer: only
+            # a disconnect with nothing at all said counts.
+            nothing_said = not isinstance(exc, httpx.RemoteProtocolError) or (
+                "without sending a response" in str(exc)
+            )
+            if new_connection or not nothing_said:
                 raise
             log.debug("stale keep-alive connection (%s); sending again", type(exc).__name__)
             request.extensions = extensions
