@@ -510,6 +510,12 @@ async def fig_latency(env: dict[str, str], url: str, runs: int, calls: int) -> l
             editor = await mcpls_editor(env, {"bench": {"url": url}})
             stack.push_async_callback(editor.close)
             contenders["mcpls mcp/callTool over LSP"] = mcpls_call(editor)
+            # The same over httpx-aiohttp (opt-in in mcpls until verified against real servers).
+            over_aiohttp = await mcpls_editor(
+                {**env, "MCPLS_HTTP_TRANSPORT": "aiohttp"}, {"bench": {"url": url}}
+            )
+            stack.push_async_callback(over_aiohttp.close)
+            contenders["mcpls, aiohttp transport (opt-in)"] = mcpls_call(over_aiohttp)
             bare = Editor()
             await bare.start(BARE, env)
             stack.push_async_callback(bare.close)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import AsyncIterator
 
 import httpx
@@ -85,6 +86,20 @@ class RetryStaleConnection(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+def _transport() -> httpx.AsyncBaseTransport:
+    """httpx's own transport; httpx over aiohttp (`httpx-aiohttp`) only when asked with
+    MCPLS_HTTP_TRANSPORT=aiohttp and installed: it is faster (issue 9), but not yet shown
+    against real servers to stream, time out, cap and verify TLS as the default does."""
+    if os.environ.get("MCPLS_HTTP_TRANSPORT") == "aiohttp":
+        try:
+            from httpx_aiohttp import AiohttpTransport
+        except ImportError:
+            log.warning("MCPLS_HTTP_TRANSPORT=aiohttp, but httpx-aiohttp is not installed")
+        else:
+            return AiohttpTransport(verify=tls_context())
+    return RetryStaleConnection(httpx.AsyncHTTPTransport(verify=tls_context()))
+
+
 def new_client() -> httpx.AsyncClient:
     """The HTTP client of one MCP server: its own connection pool (keep-alive), no
     redirects followed, 30 s to connect/write/pool and no read timeout (a tool may run long
@@ -93,7 +108,7 @@ def new_client() -> httpx.AsyncClient:
         timeout=httpx.Timeout(30.0, read=None),
         follow_redirects=False,
         verify=tls_context(),
-        transport=RetryStaleConnection(httpx.AsyncHTTPTransport(verify=tls_context())),
+        transport=_transport(),
     )
 
 
