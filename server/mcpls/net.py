@@ -6,6 +6,8 @@ which know nothing of each other.
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 from dataclasses import dataclass
 
 import httpx
@@ -16,6 +18,14 @@ from mcpls.errors import ConnectionFailed, RequestTimeout, ResponseTooLarge
 MAX_DOCUMENT_BYTES = 1024 * 1024
 # One call, from connect to the last byte: a peer trickling a byte at a time cannot outlive it.
 CALL_DEADLINE_S = 30.0
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings of every client mcpls makes: httpx's default verification (certifi's
+    CA bundle, SSL_CERT_FILE/SSL_CERT_DIR), built once. Each client building its own costs
+    ~50 ms and a copy of the CA store, per server."""
+    return httpx.create_ssl_context()
 
 
 def describe_http_error(exc: httpx.HTTPError, url: str) -> str:

@@ -1,5 +1,15 @@
-"""The baseline for start-up: a pygls server with no features at all."""
+"""The baseline for start-up and for the LSP hop: a pygls server with one echo request."""
+
+from typing import Any
 
 from pygls.lsp.server import LanguageServer
 
-LanguageServer("bare", "1.0").start_io()
+server = LanguageServer("bare", "1.0")
+
+
+@server.feature("bench/echo")
+def echo(ls: LanguageServer, params: Any) -> Any:
+    return params
+
+
+server.start_io()

@@ -331,30 +331,42 @@ def line(label: str, samples: list[float], base: float) -> str:
     )
 
 
-async def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=200)
-    args = parser.parse_args()
-    runs, calls = max(args.runs, 2), args.calls
-    fresh = Scenario("fresh token", refreshes=0)
-    expired = Scenario("expired on the server (401)", refreshes=1)
-    proactive = Scenario("expired for mcpls (proactive)", refreshes=1)
+@dataclass
+class RefreshResult:
+    fresh: Scenario
+    expired: Scenario
+    proactive: Scenario
+
+    @property
+    def scenarios(self) -> tuple[Scenario, Scenario, Scenario]:
+        return self.fresh, self.expired, self.proactive
+
+    def failures(self) -> list[str]:
+        return [f for s in self.scenarios for f in s.failures()]
+
+
+async def measure(runs: int, calls: int) -> RefreshResult:
+    """`calls` concurrent calls on a fresh token, across a 401, across a proactive refresh."""
+    result = RefreshResult(
+        Scenario("fresh token", refreshes=0),
+        Scenario("expired on the server (401)", refreshes=1),
+        Scenario("expired for mcpls (proactive)", refreshes=1),
+    )
 
     async def server_expiry(editor: Editor, peer: Peer) -> None:
         await batch(editor, calls, "warm-up")
         # Interleaved, so that machine noise falls on both alike. A refresh leaves a token
         # good for an hour, so each fresh batch really starts from a fresh token.
         for _ in range(runs):
-            await measured(editor, peer, fresh, calls)
-            await measured(editor, peer, expired, calls, expire=True)
+            await measured(editor, peer, result.fresh, calls)
+            await measured(editor, peer, result.expired, calls, expire=True)
 
     async def client_expiry(editor: Editor, peer: Peer) -> None:
         await batch(editor, calls, "warm-up")
         for _ in range(runs):
             # Past half the token's life (plus a margin): mcpls now refreshes before use.
             await asyncio.sleep(PROACTIVE_TTL_S / 2 + 0.3)
-            await measured(editor, peer, proactive, calls)
+            await measured(editor, peer, result.proactive, calls)
 
     with tempfile.TemporaryDirectory(prefix="mcpls-bench-refresh-") as tmp:
         home = Path(tmp)
@@ -364,18 +376,28 @@ async def main() -> int:
             "XDG_DATA_HOME": str(home / "data"),
             "XDG_STATE_HOME": str(home / "state"),
         }
-        print(f"{calls} concurrent mcp/callTool (echo), {runs} runs each, one mcpls per server")
         await run_on_server(home, env, 3600, "ttl3600", server_expiry)
         await run_on_server(home, env, PROACTIVE_TTL_S, f"ttl{PROACTIVE_TTL_S}", client_expiry)
+    return result
 
+
+async def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=200)
+    args = parser.parse_args()
+    runs, calls = max(args.runs, 2), args.calls
+    print(f"{calls} concurrent mcp/callTool (echo), {runs} runs each, one mcpls per server")
+    result = await measure(runs, calls)
+    fresh, expired, proactive = result.scenarios
     base = statistics.median(fresh.samples)
     print(line("fresh token (baseline)", fresh.samples, base))
     print(line("expired on the server (401)", expired.samples, base))
     print(line(f"expired for mcpls (ttl {PROACTIVE_TTL_S} s)", proactive.samples, base))
     print("refresh_token grants per batch (must be 1; fresh must be 0)")
-    for scenario in (fresh, expired, proactive):
+    for scenario in result.scenarios:
         print(f"  {scenario.label:<34} {scenario.refresh_counts()}")
-    failures = [f for s in (fresh, expired, proactive) for f in s.failures()]
+    failures = result.failures()
     if failures:
         print("FAIL: not exactly one token request per batch across an expiry", file=sys.stderr)
         for failure in failures:

@@ -22,6 +22,7 @@ from mcpls.auth.signin import SignIn, SignInMethod, SignInRequest
 from mcpls.auth.tokens import TokenManager
 from mcpls.config import AuthPolicy, ServerConfig
 from mcpls.errors import AuthRequired, InsufficientScope, McplsError, NothingToDo
+from mcpls.net import tls_context
 from mcpls.store import Store
 from mcpls.store.records import ClientRegistration, TokenSet
 
@@ -70,7 +71,9 @@ class OAuthSession:
         self.policy = policy
         self.store = store
         self.log = log
-        self.http = http or httpx.AsyncClient(timeout=30.0, follow_redirects=False)
+        self.http = http or httpx.AsyncClient(
+            timeout=30.0, follow_redirects=False, verify=tls_context()
+        )
         self.tokens = TokenManager(
             name=config.name,
             resource=canonical_resource(config.url),

@@ -111,6 +111,9 @@ class TokenManager:
         # The client that obtained the tokens, as last seen: a refresh still has it when
         # the keychain holding the registration is locked mid-session.
         self._client: ClientRegistration | None = None
+        # The access token a server refused (401) while its cure is under way: requests
+        # that would carry it wait for the cure instead of being sent to fail as well.
+        self._refused: str | None = None
         # Told when the stored sign-in changes (refresh, login, adoption), to push the status.
         self.on_change: Callable[[], None] = lambda: None
 
@@ -165,12 +168,16 @@ class TokenManager:
         tokens = self.tokens
         if tokens is None:
             return None
+        if tokens.access_token == self._refused:
+            return await self.refresh(tokens, forced=True)
         if expiring(tokens, self.clock()):
             return await self.refresh(tokens, forced=False)
         return tokens
 
     async def refresh(self, seen: TokenSet, *, forced: bool) -> TokenSet | None:
         """Refresh `seen`, or adopt what another task or process already got instead."""
+        if forced:
+            self._refused = seen.access_token
         async with self._lock:
             if self.tokens is not None and self.tokens.access_token != seen.access_token:
                 return self.tokens  # another task in this process refreshed meanwhile

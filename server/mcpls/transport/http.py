@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import AsyncIterator
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
 from mcpls.errors import AuthRequired, ConnectionFailed, McplsError, ProtocolError, SessionExpired
-from mcpls.net import describe_http_error, read_capped
+from mcpls.net import describe_http_error, read_capped, tls_context
 from mcpls.transport import LogSink, Message, ServerMessageHandler
 from mcpls.transport.router import Router
 
@@ -34,6 +35,81 @@ MAX_LISTEN_FAILURES = 5
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # The session-ending DELETE is a courtesy: it never holds up a shutdown for long.
 DELETE_TIMEOUT_S = 2.0
+# How long the rest of an answered request's stream is read before its connection is
+# given up (the server should end it at once).
+DRAIN_TIMEOUT_S = 2.0
+
+
+class RetryStaleConnection(httpx.AsyncBaseTransport):
+    """Sends a request once more, on a new connection, when the pooled keep-alive
+    connection it went out on turns out closed before the server answered anything.
+
+    A server closes an idle keep-alive connection whenever its timeout says (uvicorn: 5 s);
+    when that close crosses our next request on the wire, the request fails with a read or
+    write error although the server never read it. Only a reused connection qualifies (a
+    new one that fails is a real failure), and only once: the second attempt opens a new
+    connection, whose failure is reported as it is.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        new_connection = False
+        extensions = request.extensions
+        outer_trace = extensions.get("trace")
+
+        async def trace(event: str, info: dict[str, object]) -> None:
+            nonlocal new_connection
+            if event.startswith("connection.connect_tcp."):
+                new_connection = True
+            if outer_trace is not None:
+                await outer_trace(event, info)
+
+        request.extensions = {**extensions, "trace": trace}
+        try:
+            return await self._inner.handle_async_request(request)
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+            # Raised before any response header arrived (the response is returned as soon
+            # as its headers are in). A protocol error may also mean a garbled answer: only
+            # a disconnect with nothing at all said counts.
+            nothing_said = not isinstance(exc, httpx.RemoteProtocolError) or (
+                "without sending a response" in str(exc)
+            )
+            if new_connection or not nothing_said:
+                raise
+            log.debug("stale keep-alive connection (%s); sending again", type(exc).__name__)
+            request.extensions = extensions
+            return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _transport() -> httpx.AsyncBaseTransport:
+    """httpx's own transport; httpx over aiohttp (`httpx-aiohttp`) only when asked with
+    MCPLS_HTTP_TRANSPORT=aiohttp and installed: it is faster (issue 9), but not yet shown
+    against real servers to stream, time out, cap and verify TLS as the default does."""
+    if os.environ.get("MCPLS_HTTP_TRANSPORT") == "aiohttp":
+        try:
+            from httpx_aiohttp import AiohttpTransport
+        except ImportError:
+            log.warning("MCPLS_HTTP_TRANSPORT=aiohttp, but httpx-aiohttp is not installed")
+        else:
+            return AiohttpTransport(verify=tls_context())
+    return RetryStaleConnection(httpx.AsyncHTTPTransport(verify=tls_context()))
+
+
+def new_client() -> httpx.AsyncClient:
+    """The HTTP client of one MCP server: its own connection pool (keep-alive), no
+    redirects followed, 30 s to connect/write/pool and no read timeout (a tool may run long
+    and an SSE stream stays open; `timeoutMs` bounds a request), stale connections retried."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(30.0, read=None),
+        follow_redirects=False,
+        verify=tls_context(),
+        transport=_transport(),
+    )
 
 
 def _snippet(body: bytes) -> str:
@@ -59,9 +135,7 @@ class HttpTransport:
         self._log = log_sink
         self._headers = dict(headers or {})
         self._auth = auth
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, read=None), follow_redirects=False
-        )
+        self._client = client or new_client()
         self._owns_client = client is None
         self.session_id: str | None = None
         self.protocol_version: str | None = None
@@ -142,17 +216,23 @@ class HttpTransport:
             headers["MCP-Protocol-Version"] = self.protocol_version
         return headers
 
-    @contextlib.asynccontextmanager
-    async def _open(
+    async def _send(
         self, method: str, headers: dict[str, str], body: bytes | None = None
-    ) -> AsyncIterator[httpx.Response]:
+    ) -> httpx.Response:
+        """The response, its body still to read: the caller closes it."""
         request = self._client.build_request(method, self.url, headers=headers, content=body)
         try:
-            response = await self._client.send(
+            return await self._client.send(
                 request, stream=True, auth=self._auth or httpx.USE_CLIENT_DEFAULT
             )
         except httpx.HTTPError as exc:
             raise ConnectionFailed(describe_http_error(exc, self.url)) from None
+
+    @contextlib.asynccontextmanager
+    async def _open(
+        self, method: str, headers: dict[str, str], body: bytes | None = None
+    ) -> AsyncIterator[httpx.Response]:
+        response = await self._send(method, headers, body)
         try:
             yield response
         finally:
@@ -165,7 +245,9 @@ class HttpTransport:
         headers = self._request_headers()
         headers["Content-Type"] = "application/json"
         had_session = self.session_id is not None
-        async with self._open("POST", headers, body) as response:
+        response = await self._send("POST", headers, body)
+        handed_off = False
+        try:
             await self._check_status(response, had_session=had_session)
             session_id = response.headers.get("mcp-session-id")
             if session_id is not None:
@@ -174,7 +256,13 @@ class HttpTransport:
                 return None, DEFAULT_RETRY_MS
             content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type == "text/event-stream":
-                return await self._read_stream(response, DEFAULT_RETRY_MS, answered)
+                last_id, retry_ms, rest = await self._read_stream(
+                    response, DEFAULT_RETRY_MS, answered
+                )
+                if rest is not None:
+                    self._router.spawn(self._drain(response, rest))
+                    handed_off = True
+                return last_id, retry_ms
             if content_type == "application/json":
                 data = await self._read_body(response)
                 self._dispatch_json(data)
@@ -188,6 +276,24 @@ class HttpTransport:
                 f"{self.url} answered {content_type or 'no content type'}, not MCP "
                 "(JSON or an event stream). Is this the MCP endpoint?"
             )
+        finally:
+            if not handed_off:
+                await response.aclose()
+
+    async def _drain(self, response: httpx.Response, rest: AsyncIterator[ServerSentEvent]) -> None:
+        """Read a request's stream to its end after its answer came, in the background.
+
+        The server closes the stream right after the answer (it SHOULD); reading up to
+        that end lets the connection go back to the pool, where closing the stream early
+        would close the connection too, and cost every call a new one."""
+        try:
+            async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                async for event in rest:
+                    self._dispatch_event(event)
+        except (httpx.HTTPError, McplsError, TimeoutError) as exc:
+            self._log("debug", f"rest of an answered stream from {self.url}: {exc!r}")
+        finally:
+            await response.aclose()
 
     async def _read_body(self, response: httpx.Response) -> object:
         try:
@@ -229,25 +335,27 @@ class HttpTransport:
         response: httpx.Response,
         retry_ms: int,
         answered: asyncio.Future[Message] | None = None,
-    ) -> tuple[str | None, int]:
+    ) -> tuple[str | None, int, AsyncIterator[ServerSentEvent] | None]:
         """Dispatch events until the stream ends or `answered` is resolved.
 
-        Returns (last event id, retry ms), what a resumption needs.
+        Returns what a resumption needs (last event id, retry ms) and, when `answered`
+        came before the end of the stream, the events still to read.
         """
         last_id: str | None = None
+        events = EventSource(response).aiter_sse()
         try:
-            async for event in EventSource(response).aiter_sse():
+            async for event in events:
                 if event.retry is not None:
                     retry_ms = event.retry
                 if event.id:
                     last_id = event.id
                 self._dispatch_event(event)
                 if answered is not None and answered.done():
-                    break
+                    return last_id, retry_ms, events
         except httpx.HTTPError as exc:
             level = "debug" if self._closing else "warning"
             self._log(level, f"event stream from {self.url} broke: {type(exc).__name__}")
-        return last_id, retry_ms
+        return last_id, retry_ms, None
 
     async def _resume(
         self, last_event_id: str, retry_ms: int, answered: asyncio.Future[Message]
@@ -261,7 +369,7 @@ class HttpTransport:
                 raise ProtocolError(
                     f"{self.url} answered a stream resumption with {content_type or 'nothing'}"
                 )
-            last_id, retry_ms = await self._read_stream(response, retry_ms, answered)
+            last_id, retry_ms, _ = await self._read_stream(response, retry_ms, answered)
             return last_id or last_event_id, retry_ms
 
     def _dispatch_event(self, event: ServerSentEvent) -> None:
@@ -295,7 +403,7 @@ class HttpTransport:
                         failures += 1
                     else:
                         failures = 0
-                        new_id, retry_ms = await self._read_stream(response, retry_ms)
+                        new_id, retry_ms, _ = await self._read_stream(response, retry_ms)
                         last_id = new_id or last_id
             except (ConnectionFailed, ProtocolError) as exc:
                 failures += 1
