@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -43,7 +44,7 @@ from mcpls.auth.tokens import TokenManager
 from mcpls.config import AuthPolicy, ServerConfig
 from mcpls.errors import ConfigInvalid, OAuthRefused
 from mcpls.store import Store
-from mcpls.store.records import ClientRegistration, TokenSet
+from mcpls.store.records import ClientRegistration
 
 OpenUrl = Callable[[str], Awaitable[None]]
 Announce = Callable[[str], None]
@@ -193,19 +194,25 @@ class SignIn:
         finally:
             self.pending = None
             await listener.close()
+        await self._save(server, data, scopes, registration, listener.redirect_uri)
+
+    async def _save(
+        self,
+        server: AuthServer,
+        data: dict[str, Any],
+        scopes: tuple[str, ...] | None,
+        registration: ClientRegistration,
+        redirect_uri: str,
+    ) -> None:
+        """A token response stored as every sign-in's is, whatever the grant."""
         tokens = token_set(
             data,
             issuer=server.issuer,
             resource=self.tokens.resource,
             requested_scopes=scopes,
             registration=registration,
-            redirect_uri=listener.redirect_uri,
+            redirect_uri=redirect_uri,
         )
-        await self._save(server, tokens, registration)
-
-    async def _save(
-        self, server: AuthServer, tokens: TokenSet, registration: ClientRegistration
-    ) -> None:
         async with self.store.locked(self.tokens.resource, server.issuer):
             await self.tokens.save(server, tokens, registration)
 
@@ -250,15 +257,7 @@ class SignIn:
             if registration.source == "dcr" and not fresh and exc.error in REREGISTER_ERRORS:
                 raise _Reregister(exc.error or "") from exc
             raise
-        tokens = token_set(
-            data,
-            issuer=server.issuer,
-            resource=self.tokens.resource,
-            requested_scopes=scopes,
-            registration=registration,
-            redirect_uri=redirect_uri,
-        )
-        await self._save(server, tokens, registration)
+        await self._save(server, data, scopes, registration, redirect_uri)
 
     async def _listener(self, server: AuthServer) -> CallbackListener:
         oauth = self.config.oauth
