@@ -186,8 +186,11 @@ class Connection:
 
     def _move(self, event: Event, error: McplsError | None = None) -> None:
         self.state = next_state(self.state, event)
-        if event != "more_scope" or self.state != "connected":
-            self.error = StatusError(error.kind, error.message) if error is not None else None
+        # A connected server shows no error: a step-up failed one request, not the server.
+        if error is None or self.state == "connected":
+            self.error = None
+        else:
+            self.error = StatusError(error.kind, error.message)
         self._on_change(self)
 
     def _failed(self, error: McplsError) -> None:

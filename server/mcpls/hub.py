@@ -12,6 +12,7 @@ from mcpls.connection import Connection
 from mcpls.errors import quote
 from mcpls.protocol import ElicitationHandler, ServerHooks
 from mcpls.transport import Transport
+from mcpls.transport.stdio import StdioTransport
 
 if TYPE_CHECKING:  # for types only: the OAuth stack loads when a server needs it
     from mcpls.auth.session import OAuthSession, OpenUrl
@@ -152,9 +153,6 @@ class Hub:
         assert isinstance(config, ServerConfig)
         session = connection.session_handler
         if config.transport == "stdio":
-            # Imported here for start-up, like the HTTP transport below (httpx is slow).
-            from mcpls.transport.stdio import StdioTransport
-
             assert config.command is not None
             return StdioTransport(
                 config.command,

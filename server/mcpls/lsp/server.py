@@ -27,7 +27,7 @@ from pygls.protocol.language_server import lsp_method
 
 from mcpls import __version__, config
 from mcpls.connection import Connection, NotConnected
-from mcpls.errors import InternalError, McplsError, RequestTimeout
+from mcpls.errors import InternalError, McplsError, RequestTimeout, quote
 from mcpls.hub import Hub, UnknownServer
 from mcpls.lsp import params as p
 from mcpls.lsp.progress import Progress
@@ -283,7 +283,7 @@ async def _answer(server: str | None, call: Awaitable[T]) -> T:
     except (McplsError, p.InvalidParams, UnknownServer) as exc:
         raise _error(exc, server) from None
     except Exception as exc:  # a bug: the editor still gets an answer, the log the details
-        log.exception("handling a request for %s", server)
+        log.exception("handling a request for %s", quote(server or ""))
         raise _error(InternalError.wrap(exc, "handling the request"), server) from None
 
 
