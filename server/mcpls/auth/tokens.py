@@ -243,11 +243,17 @@ class TokenManager:
         else:
             self._unsaved_over = None
 
-    async def _refresh_grant(self, server: AuthServer, tokens: TokenSet) -> TokenSet:
+    async def client_for(self, server: AuthServer, tokens: TokenSet) -> ClientRegistration | None:
+        """The registration that obtained `tokens` (to refresh or revoke them): from the
+        store, or as last seen when the store cannot give it back (a locked keychain)."""
         registration = await self._registration_for(server, tokens)
         known = self._client
         if registration is None and known is not None and known.client_id == tokens.client_id:
-            registration = known  # the store could not give it back (locked)
+            registration = known
+        return registration
+
+    async def _refresh_grant(self, server: AuthServer, tokens: TokenSet) -> TokenSet:
+        registration = await self.client_for(server, tokens)
         self._client = registration
         if registration is None or registration.secret_expired(self.clock()):
             await self._drop(server, tokens, registration)
