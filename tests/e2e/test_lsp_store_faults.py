@@ -14,18 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from keychain import lock_keychain, start_secret_service, stored_secrets
 from peers.oauth.browser import authorize_in_browser
 
 Factory = Callable[..., Any]
 
 
-def settings(url: str) -> dict[str, Any]:
+def settings(url: str, storage: str = "file") -> dict[str, Any]:
     return {
         "servers": {"svc": {"url": url}},
         "allowInsecureLoopback": True,  # every peer runs on this machine over plain http
-        "tokenStorage": "file",
+        "tokenStorage": storage,
     }
 
 
@@ -40,9 +39,9 @@ async def echo(editor: Any, text: str) -> None:
     assert result["content"][0]["text"] == text
 
 
-def token_file(isolated_dirs: Path) -> Path:
+def token_file(data_home: Path) -> Path:
     """The one entry of kind "tokens" among mcpls's token files."""
-    directory = isolated_dirs / "data" / "mcpls" / "tokens"
+    directory = data_home / "mcpls" / "tokens"
     found = [
         path
         for path in directory.glob("*.json")
@@ -77,45 +76,64 @@ async def refreshed_call(editor: Any, py_oauth_server: Any, text: str) -> None:
     assert editor.latest("svc")["state"] == "connected"
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [
-        pytest.param(lambda data: data[: len(data) // 2], id="truncated"),
-        pytest.param(lambda data: b"", id="emptied"),
-        pytest.param(lambda data: b"\x00\xffgarbage" * 64, id="garbage"),
-    ],
-)
-async def test_a_token_file_damaged_mid_session_costs_no_sign_in(
-    editor_factory: Factory,
-    py_oauth_server: Any,
-    isolated_dirs: Path,
-    damage: Callable[[bytes], bytes],
+DAMAGES: dict[str, Callable[[bytes], bytes]] = {
+    "truncated": lambda data: data[: len(data) // 2],
+    "emptied": lambda data: b"",
+    "garbage": lambda data: b"\x00\xffgarbage" * 64,
+}
+
+
+async def test_a_token_file_damaged_mid_session_costs_no_sign_in_and_before_start_says_why(
+    editor_factory: Factory, py_oauth_server: Any, isolated_dirs: Path
 ) -> None:
     editor = await signed_in(editor_factory, py_oauth_server)
-    path = token_file(isolated_dirs)
-    path.write_bytes(damage(path.read_bytes()))
-
-    await refreshed_call(editor, py_oauth_server, "after the damage")
-    # The log names the file and what happens next; the leak scan (editor_factory) proves
-    # no token reached it.
-    await editor.wait_for_log("going on with the sign-in in memory")
-    [warning] = [line for line in editor.log if "going on with the sign-in in memory" in line]
-    assert path.name in warning, warning
-    assert "is unreadable" in warning
-    assert "the next sign-in or refresh replaces it" in warning
-    # The refresh wrote a good file over the damaged one.
-    assert_good_file(path)
-    stats = await py_oauth_server.stats()
-    assert stats["authorizations"] == 1  # no new sign-in
-    assert stats["token_requests"]["refresh_token"] == 1
+    path = token_file(isolated_dirs / "data")
+    for refreshes, (how, damage) in enumerate(DAMAGES.items(), start=1):
+        path.write_bytes(damage(path.read_bytes()))
+        await refreshed_call(editor, py_oauth_server, f"after the file was {how}")
+        # The log names the file and what happens next; the leak scan (editor_factory)
+        # proves no token reached it.
+        await editor.wait_until(
+            lambda n=refreshes: sum("going on with the sign-in" in line for line in editor.log) == n
+        )
+        warning = [line for line in editor.log if "going on with the sign-in" in line][-1]
+        assert path.name in warning, warning
+        assert "is unreadable" in warning
+        assert "the next sign-in or refresh replaces it" in warning
+        # The refresh wrote a good file over the damaged one.
+        assert_good_file(path)
+        stats = await py_oauth_server.stats()
+        assert stats["authorizations"] == 1, how  # no new sign-in
+        assert stats["token_requests"]["refresh_token"] == refreshes
     await echo(editor, "still connected")
+    await editor.client.shutdown_session()
+
+    # Damaged before a start, with nothing in memory: a clean "authenticate again" with
+    # the reason in the log, the file left as it is until a sign-in replaces it.
+    damaged = path.read_bytes()[:40]
+    path.write_bytes(damaged)
+    again = await editor_factory(settings(py_oauth_server.mcp_url))
+    again.browse = browser
+    status = await again.wait_for_state("svc", "authRequired", "connected", "error")
+    assert status["state"] == "authRequired", status
+    assert status["auth"]["authenticated"] is False
+    await again.wait_for_log("is unreadable")
+    [warning] = [line for line in again.log if "is unreadable" in line]
+    assert path.name in warning
+    assert "not valid JSON" in warning
+    assert path.read_bytes() == damaged  # not deleted behind the person's back
+    assert again.shown_documents == []  # no browser without the person asking
+    status = await again.request("mcp/authenticate", {"server": "svc"})
+    assert status["state"] == "connected", status
+    assert_good_file(path)
+    assert (await py_oauth_server.stats())["authorizations"] == 2
 
 
 async def test_a_directory_in_place_of_the_token_file_is_named_and_calls_go_on(
     editor_factory: Factory, py_oauth_server: Any, isolated_dirs: Path
 ) -> None:
     editor = await signed_in(editor_factory, py_oauth_server)
-    path = token_file(isolated_dirs)
+    path = token_file(isolated_dirs / "data")
     path.unlink()
     path.mkdir()
     (path / "something-of-yours").write_text("kept")  # mcpls must not delete it
@@ -148,29 +166,29 @@ async def test_a_directory_in_place_of_the_token_file_is_named_and_calls_go_on(
     assert (await py_oauth_server.stats())["authorizations"] == 1
 
 
-async def test_a_token_file_damaged_before_start_means_authenticate_again_with_the_reason(
-    editor_factory: Factory, py_oauth_server: Any, isolated_dirs: Path
+async def test_the_keychains_fallback_file_damaged_while_the_keychain_is_locked(
+    editor_factory: Factory, py_oauth_server: Any, tmp_path: Path
 ) -> None:
-    editor = await signed_in(editor_factory, py_oauth_server)
-    await editor.client.shutdown_session()
-    path = token_file(isolated_dirs)
-    damaged = path.read_bytes()[:40]
-    path.write_bytes(damaged)
+    # The default storage: the sign-in is in the keychain; it locks, a refresh lands in
+    # the fallback file, and that file is then damaged. The keychain's copy is older (its
+    # refresh token was spent): the next refresh goes on from memory, not from it.
+    with start_secret_service(tmp_path / "session") as env:
+        bus = env["DBUS_SESSION_BUS_ADDRESS"]
+        editor = await editor_factory(settings(py_oauth_server.mcp_url, "auto"), env=env)
+        editor.browse = browser
+        await editor.wait_for_state("svc", "authRequired")
+        status = await editor.request("mcp/authenticate", {"server": "svc"})
+        assert status["state"] == "connected", status
+        assert any(key.startswith("tokens|") for key in stored_secrets(bus))
+        lock_keychain(bus)
+        await refreshed_call(editor, py_oauth_server, "into the fallback file")
+        path = token_file(Path(env["XDG_DATA_HOME"]))
+        path.write_bytes(b"\x00" * 100)
 
-    again = await editor_factory(settings(py_oauth_server.mcp_url))
-    again.browse = browser
-    status = await again.wait_for_state("svc", "authRequired", "connected", "error")
-    assert status["state"] == "authRequired", status
-    assert status["auth"]["authenticated"] is False
-    await again.wait_for_log("is unreadable")
-    [warning] = [line for line in again.log if "is unreadable" in line]
-    assert path.name in warning
-    assert "not valid JSON" in warning
-    assert path.read_bytes() == damaged  # not deleted behind the person's back
-    assert again.shown_documents == []  # no browser without the person asking
-
-    # Signing in again replaces it with a good file.
-    status = await again.request("mcp/authenticate", {"server": "svc"})
-    assert status["state"] == "connected", status
-    assert_good_file(path)
-    assert (await py_oauth_server.stats())["authorizations"] == 2
+        await refreshed_call(editor, py_oauth_server, "after the damage")
+        await editor.wait_for_log("going on with the sign-in in memory")
+        assert_good_file(path)
+        stats = await py_oauth_server.stats()
+        assert stats["authorizations"] == 1
+        assert stats["token_requests"]["refresh_token"] == 2
+        await editor.client.shutdown_session()
