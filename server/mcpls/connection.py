@@ -396,10 +396,14 @@ class Connection:
         self._cancel_retry()
         async with self._lock:
             await self._close_session()
-        await self.oauth.logout(forget_client=forget_client)
-        # One status for the editor: disabled and signed out together.
-        await self.disable()
-        self._on_change(self)  # already disabled: the signed-out auth still needs a push
+        try:
+            await self.oauth.logout(forget_client=forget_client)
+        finally:
+            # Signed out here even when the store could not delete its copy (a locked
+            # keychain): the error says so, and the server must not reconnect meanwhile.
+            # One status for the editor: disabled and signed out together.
+            await self.disable()
+            self._on_change(self)  # already disabled: the signed-out auth still needs a push
 
     # -- what the transport hands up ---------------------------------------------------
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pygls.exceptions import JsonRpcException
 
 from keychain import (
     absent_bus_address,
@@ -211,6 +212,39 @@ async def test_a_keychain_locked_in_the_middle_of_a_session_loses_nothing(
     assert editor.latest("svc")["state"] == "connected"
     assert (await py_oauth_server.stats())["token_requests"]["refresh_token"] == 1
     secrets = assert_private_files(Path(secret_service["XDG_DATA_HOME"]) / "mcpls")
+    await editor.client.shutdown_session()
+    seen = everything_said(editor, log_file)
+    assert not any(secret in seen for secret in secrets)
+
+
+async def test_a_keychain_raising_on_every_call_mid_session_refreshes_and_logout_says_so(
+    editor_factory: Factory, py_oauth_server: Any, secret_service: dict[str, str], tmp_path: Path
+) -> None:
+    # Issue 10: locked for good (read, write and delete all raise). Two refreshes go on from
+    # memory into a private file; a logout revokes and deletes what it can and says the
+    # keychain may still hold the entry, instead of letting it come back when it opens.
+    bus = secret_service["DBUS_SESSION_BUS_ADDRESS"]
+    log_file = tmp_path / "mcpls.log"
+    editor = await sign_in(editor_factory, py_oauth_server.mcp_url, secret_service, log_file)
+    lock_keychain(bus)
+    for text in ("first refresh", "second refresh"):
+        assert await py_oauth_server.expire_access() >= 1
+        await echo(editor, text)
+    stats = await py_oauth_server.stats()
+    assert stats["token_requests"]["refresh_token"] == 2
+    assert stats["authorizations"] == 1
+    secrets = assert_private_files(Path(secret_service["XDG_DATA_HOME"]) / "mcpls")
+
+    with pytest.raises(JsonRpcException) as raised:
+        await editor.request("mcp/logout", {"server": "svc"})
+    assert "could not be deleted from the system keychain" in str(raised.value)
+    assert "unlock the keychain and try again" in str(raised.value)
+    status = await editor.wait_for_state("svc", "disabled")
+    assert status["auth"]["authenticated"] is False
+    # The file copy is gone; the keychain's (revoked) copy is what the message is about.
+    mcpls_data = Path(secret_service["XDG_DATA_HOME"]) / "mcpls"
+    assert not any(json.loads(p.read_text())["kind"] == "tokens" for p in data_files(mcpls_data))
+    assert (await py_oauth_server.stats())["revocations"] >= 1
     await editor.client.shutdown_session()
     seen = everything_said(editor, log_file)
     assert not any(secret in seen for secret in secrets)

@@ -22,7 +22,10 @@ Run as `python tests/peers/hostile_http.py --port P`; it listens on 127.0.0.1 on
                    protected resource metadata anywhere), `noreg` (an AS without a
                    registration endpoint), `device` (an AS with RFC 8628 whose token
                    endpoint answers slow_down, then authorization_pending, then
-                   expired_token: what oidc-provider never sends on demand)
+                   expired_token: what oidc-provider never sends on demand);
+                   `ssrf-*` (an OAuth URL on a link-local, private or otherwise internal
+                   address, spelled to slip past a check: see SSRF_ENDPOINTS), `vbscript`
+                   and `data` authorization endpoints
 - `/trickle`       200, then one byte every half second for a minute
 - `/forgetful`     answers `initialize` with a session id, then 404 to everything that
                    carries it except `notifications/initialized` (a server that forgets
@@ -163,6 +166,7 @@ async def evil_mcp(request: Request) -> Response:
     await request.body()
     kind = request.path_params["kind"]
     metadata = f"{request.base_url}evil/{kind}/prm"
+    metadata = SSRF_PRM_URL.get(kind, metadata)
     challenge = (
         'Bearer realm="mcp"' if kind == "noprm" else f'Bearer resource_metadata="{metadata}"'
     )
@@ -173,6 +177,7 @@ def prm_document(request: Request, kind: str) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
     resource = "https://evil.example/mcp" if kind == "foreign" else f"{base}/evil/{kind}/mcp"
     issuer = "http://auth.example.test/as" if kind == "httpissuer" else f"{base}/evil/{kind}/as"
+    issuer = SSRF_ISSUER.get(kind, issuer)
     return {"resource": resource, "authorization_servers": [issuer]}
 
 
@@ -260,7 +265,29 @@ async def evil_as(request: Request) -> Response:
         metadata["code_challenge_methods_supported"] = ["S256"]
     if kind == "huge":
         metadata["padding"] = "x" * (5 * 1024 * 1024)
+    metadata.update(SSRF_ENDPOINTS.get(kind, {}))
     return JSONResponse(metadata)
+
+
+# -- issue 10: SSRF and dangerous schemes (kinds `ssrf-*`, `vbscript`, `data`) -------------
+# OAuth URLs on addresses a public server's metadata must not lead mcpls to, in the
+# spellings that try to slip past a check; mcpls must refuse them before connecting. The
+# challenge's resource metadata URL, the resource metadata's authorization server, or an
+# endpoint of the authorization server's metadata, by kind.
+SSRF_PRM_URL = {"ssrf-prm": "https://169.254.169.254/latest/meta-data/prm"}
+SSRF_ISSUER = {"ssrf-issuer": "https://10.0.0.1/as"}
+SSRF_ENDPOINTS: dict[str, dict[str, str]] = {
+    "ssrf-metadata": {"token_endpoint": "https://169.254.169.254/latest/meta-data/iam/"},
+    "ssrf-private": {"token_endpoint": "https://10.0.0.1/token"},
+    "ssrf-ipv6": {"registration_endpoint": "https://[fe80::1]/register"},
+    "ssrf-decimal": {"token_endpoint": "https://2852039166/token"},
+    "ssrf-hex": {"authorization_endpoint": "https://0xA9.0xFE.0xA9.0xFE/authorize"},
+    "ssrf-mapped": {"token_endpoint": "https://[::ffff:169.254.169.254]/token"},
+    "ssrf-dot": {"revocation_endpoint": "https://169.254.169.254./revoke"},
+    "vbscript": {"authorization_endpoint": "vbscript:msgbox(1)"},
+    "data": {"authorization_endpoint": "data:text/html,<script>alert(1)</script>"},
+}
+# -- end of issue 10's kinds ---------------------------------------------------------------
 
 
 async def device_authorization(request: Request) -> Response:

@@ -220,17 +220,25 @@ async def test_a_damaged_entry_costs_only_that_server(
 
     log = Log()
     reader = KeychainStore("file", log=log)
-    assert await reader.load_tokens(RESOURCE, ISSUER) is None
+    # Damaged is not absent: a caller holding the sign-in in memory keeps it (tokens.py).
+    with pytest.raises(StorageFailed) as raised:
+        await reader.load_tokens(RESOURCE, ISSUER)
+    assert f"the sign-in for {RESOURCE}" in raised.value.message
+    assert "is unreadable (" in raised.value.message
+    assert str(damaged) in raised.value.message
+    assert "the next sign-in or refresh replaces it" in raised.value.message
+    assert damaged.exists()  # nothing deleted on a read
     assert await reader.load_tokens(OTHER_RESOURCE, ISSUER) == tokens(OTHER_RESOURCE)
     await asyncio.sleep(0)  # warnings from the worker thread arrive through the loop
 
-    [_in_files, damage_warning] = log.warnings()
-    assert f"the sign-in for {RESOURCE}" in damage_warning
-    assert "treated as missing" in damage_warning
+    [_in_files] = log.warnings()
+    assert not any(secret in raised.value.message for secret in SECRETS)
     assert not any(secret in message for _, message in log for secret in SECRETS)
-    # Signing in again replaces the damaged entry.
+    # Signing in again replaces the damaged entry, atomically and 0600.
     await reader.save_tokens(tokens())
     assert await KeychainStore("file").load_tokens(RESOURCE, ISSUER) == tokens()
+    if os.name == "posix":
+        assert stat.S_IMODE(damaged.stat().st_mode) == 0o600
 
 
 @posix_only
@@ -243,10 +251,8 @@ async def test_a_symlink_in_place_of_an_entry_is_not_followed(xdg: Path, tmp_pat
     entry.unlink()
     entry.symlink_to(elsewhere)
 
-    log = Log()
-    assert await KeychainStore("file", log=log).load_tokens(RESOURCE, ISSUER) is None
-    await asyncio.sleep(0)  # the warning comes from the worker thread, through the loop
-    assert any("unreadable" in message for message in log.warnings())
+    with pytest.raises(StorageFailed, match="unreadable"):
+        await KeychainStore("file").load_tokens(RESOURCE, ISSUER)
 
 
 def test_secrets_stay_out_of_reprs_and_errors() -> None:

@@ -9,8 +9,10 @@ Every error is a `DiscoveryError`, which is also a `ValueError`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Literal
 from urllib.parse import SplitResult, urlsplit
 
 from mcpls.errors import SecurityRefusal
@@ -18,6 +20,7 @@ from mcpls.errors import SecurityRefusal
 __all__ = [
     "LOOPBACK_HOSTS",
     "DiscoveryError",
+    "ForbiddenAddress",
     "InsecureEndpoint",
     "InvalidUrl",
     "IssuerMismatch",
@@ -29,6 +32,8 @@ __all__ = [
     "check_endpoint",
     "check_issuer",
     "check_metadata_endpoints",
+    "check_network",
+    "host_network",
     "is_loopback_url",
     "legacy_fallback_endpoints",
     "legacy_metadata_url",
@@ -57,6 +62,12 @@ class DiscoveryError(SecurityRefusal, ValueError):
 
 class InsecureEndpoint(DiscoveryError):
     """An endpoint that is not https (nor loopback http where that is allowed)."""
+
+
+class ForbiddenAddress(InsecureEndpoint):
+    """An OAuth URL whose host is an address mcpls must not be sent to by a server's
+    metadata (SSRF): link-local (cloud metadata services), unspecified, multicast,
+    broadcast or reserved; private or loopback while the MCP server is not (`check_network`)."""
 
 
 class InvalidUrl(DiscoveryError):
@@ -259,16 +270,27 @@ def is_loopback_url(url: str) -> bool:
     return host in LOOPBACK_HOSTS
 
 
-def check_endpoint(url: str, what: str, *, allow_insecure_loopback: bool) -> str:
+def check_endpoint(
+    url: str,
+    what: str,
+    *,
+    allow_insecure_loopback: bool,
+    trusted: Sequence[str] | None = None,
+) -> str:
     """OAuth 2.1 §1.5 / MCP security best practices: every URL mcpls sends a person or a
     credential to is https, or http on this machine when `allowInsecureLoopback` is set;
-    never javascript:, file: or data:. Scheme compared case-insensitively (RFC 3986 §3.1).
-    Raises `InsecureEndpoint`."""
+    never javascript:, file:, data: or vbscript:. Scheme compared case-insensitively
+    (RFC 3986 §3.1). With `trusted` (the URLs the person configured: the MCP server's,
+    authServerMetadataUrl), the host must also pass `check_network`; discovery passes them,
+    and every later use of an endpoint reads metadata discovery already checked.
+    Raises `InsecureEndpoint` (`ForbiddenAddress` for the network rule)."""
     try:
         parts = urlsplit(url)
     except ValueError:
         raise InsecureEndpoint(f"the {what} {_quote_url(url)} is not a valid URL") from None
     scheme = parts.scheme.lower()
+    if trusted is not None and scheme in _DEFAULT_PORTS:
+        check_network(url, what, trusted=trusted, allow_insecure_loopback=allow_insecure_loopback)
     if scheme == "https" and parts.hostname:
         return url
     if scheme == "http" and is_loopback_url(url):
@@ -280,6 +302,145 @@ def check_endpoint(url: str, what: str, *, allow_insecure_loopback: bool) -> str
         )
     shown = f"{scheme}:…" if scheme not in ("http", "https") else _quote_url(url)
     raise InsecureEndpoint(f"refusing the {what} {shown} (only https is allowed)")
+
+
+# -- SSRF: which networks an OAuth URL may point into ----------------------------------------
+
+Network = Literal["public", "name", "private", "loopback", "link-local", "special"]
+# Where `host_network` says a host is; the reason a refusal gives, by network.
+_WHY: dict[Network, str] = {
+    "link-local": "a link-local address (169.254.0.0/16, fe80::/10: where cloud metadata "
+    "services answer), which no authorization server needs",
+    "special": "an unspecified, multicast, broadcast or reserved address, which no "
+    "authorization server has",
+    "private": "a private-network address (10/8, 172.16/12, 192.168/16, fc00::/7 and the "
+    "like) while the MCP server is not on one",
+    "loopback": "this machine while the MCP server is not on it; set allowInsecureLoopback "
+    "to true to allow it (tests and demos only)",
+}
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # "this host": Linux connects 0.x locally
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: an IPv4 address inside IPv6
+
+
+def _inet_aton(host: str) -> ipaddress.IPv4Address | None:
+    """`host` as the C library's inet_aton reads it (the resolver behind every connect):
+    1 to 4 parts, each decimal, octal (leading 0) or hex (0x), the last filling the
+    remaining bytes, so "2852039166", "0xA9.0xFE.0xA9.0xFE", "0251.0376.0251.0376" and
+    "169.254.43518" are all 169.254.169.254. None if it is not such a number."""
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    values: list[int] = []
+    for part in parts:
+        lowered = part.lower()
+        try:
+            if lowered.startswith("0x"):
+                value = int(lowered[2:] or "0", 16)
+            elif len(lowered) > 1 and lowered.startswith("0"):
+                value = int(lowered, 8)
+            elif lowered.isdigit():
+                value = int(lowered, 10)
+            else:
+                return None
+        except ValueError:
+            return None
+        values.append(value)
+    *head, last = values
+    if any(value > 0xFF for value in head) or last >= 1 << (8 * (4 - len(head))):
+        return None
+    number = last
+    for index, value in enumerate(head):
+        number |= value << (8 * (3 - index))
+    return ipaddress.IPv4Address(number)
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address a URL host stands for, in any spelling a resolver accepts; None for
+    a name. IPv6 zones dropped; IPv4 inside IPv6 (mapped, NAT64, 6to4) unwrapped."""
+    if ":" in host:
+        try:
+            address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv6Address(
+                host.split("%", 1)[0]
+            )
+        except ValueError:
+            return None
+        assert isinstance(address, ipaddress.IPv6Address)
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address.sixtofour is not None:
+            return address.sixtofour
+        if address in _NAT64:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        return address
+    return _inet_aton(host)
+
+
+def host_network(host: str) -> Network:
+    """Where a URL's host is: an address's network, or "name" for a host name, which is
+    not resolved (see `check_network`). "localhost" and its subdomains (RFC 6761 §6.3)
+    are loopback; one trailing dot (the root label) changes nothing."""
+    host = host.lower()
+    if host.endswith(".") and not host.endswith(".."):
+        host = host[:-1]
+    if host == "localhost" or host.endswith(".localhost"):
+        return "loopback"
+    address = _address(host)
+    if address is None:
+        return "name"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_loopback:  # before "reserved": ::1 lies in the reserved ::/8
+        return "loopback"
+    if (
+        address.is_unspecified
+        or address.is_multicast
+        or address.is_reserved
+        or address in _THIS_NETWORK
+        or address == ipaddress.IPv4Address("255.255.255.255")
+    ):
+        return "special"
+    if not address.is_global:
+        return "private"
+    return "public"
+
+
+def check_network(
+    url: str, what: str, *, trusted: Sequence[str], allow_insecure_loopback: bool
+) -> None:
+    """MCP security best practices (SSRF): an OAuth URL a server's metadata names must not
+    lead mcpls into a network the person did not point it at.
+
+    By the host's network (`host_network`): link-local and special addresses always
+    refused; a private address only when a `trusted` URL (the MCP server's, or the
+    configured authServerMetadataUrl) is itself on a private address; loopback only with
+    `allow_insecure_loopback` or a trusted URL on loopback; public addresses pass.
+
+    Host names pass without a lookup: resolving here and connecting later could give two
+    different answers (DNS rebinding, the checklist's TOCTOU warning), so a check on
+    names belongs where the connection is made, not in a rule over URLs; and the names of
+    internal hosts are the person's own business (a company's MCP server and its
+    authorization server are often both internal names). What a URL says literally, in
+    any spelling a resolver reads as an address, is judged here.
+    Raises `ForbiddenAddress`."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        raise InsecureEndpoint(f"the {what} {_quote_url(url)} is not a valid URL") from None
+    if "%" in host and ":" not in host:
+        # Percent-encoding has no place in a registered name; a decoder might read an address.
+        raise ForbiddenAddress(f"refusing the {what} {_quote_url(url)}: its host is encoded")
+    network = host_network(host)
+    if network in ("public", "name"):
+        return
+    near = {host_network(urlsplit(place).hostname or "") for place in trusted}
+    if network == "private" and "private" in near:
+        return
+    if network == "loopback" and (allow_insecure_loopback or "loopback" in near):
+        return
+    raise ForbiddenAddress(
+        f"refusing the {what} {_quote_url(url)}: its host is {_WHY[network]} (the MCP "
+        "security best practices' SSRF rule: a server's metadata must not send mcpls there)"
+    )
 
 
 # RFC 8414 §2 / RFC 8628 §4 / OIDC Discovery §3: metadata members that are URLs mcpls may use.
@@ -297,19 +458,24 @@ _ENDPOINT_MEMBERS = (
 
 
 def check_metadata_endpoints(
-    issuer: str, metadata: Mapping[str, object], *, allow_insecure_loopback: bool
+    issuer: str,
+    metadata: Mapping[str, object],
+    *,
+    allow_insecure_loopback: bool,
+    trusted: Sequence[str] | None = None,
 ) -> None:
     """The issuer and every endpoint of its metadata follow the same origin policy as the
-    issuer (`check_endpoint`); a member that is present but not a string is refused too.
-    Raises `InsecureEndpoint`."""
-    check_endpoint(issuer, "issuer", allow_insecure_loopback=allow_insecure_loopback)
+    issuer (`check_endpoint`, with the network rule when `trusted` is given); a member
+    that is present but not a string is refused too. Raises `InsecureEndpoint`."""
+    loopback = allow_insecure_loopback
+    check_endpoint(issuer, "issuer", allow_insecure_loopback=loopback, trusted=trusted)
     for member in _ENDPOINT_MEMBERS:
         value = metadata.get(member)
         if value is None:
             continue
         if not isinstance(value, str):
             raise InsecureEndpoint(f"the {member} of {_quote_url(issuer)} is not a URL")
-        check_endpoint(value, member, allow_insecure_loopback=allow_insecure_loopback)
+        check_endpoint(value, member, allow_insecure_loopback=loopback, trusted=trusted)
 
 
 def _split_http_url(url: str, role: str) -> SplitResult:

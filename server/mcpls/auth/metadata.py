@@ -159,13 +159,19 @@ async def discover(
 ) -> AuthServer:
     """Find the authorization server for `server_url` (MCP authorization §2.3)."""
     store_key = canonical_resource(server_url)
+    # The SSRF rule (check_network): metadata may lead only into the networks of the URLs
+    # the person configured.
+    trusted = tuple(u for u in (server_url, oauth.auth_server_metadata_url) if u)
     header_url = challenge.resource_metadata if challenge else None
     prm: dict[str, Any] | None = None
     prm_url = ""
     tried = _Tried()
     for url in protected_resource_metadata_urls(server_url, header_url):
         check_endpoint(
-            url, "resource metadata URL", allow_insecure_loopback=allow_insecure_loopback
+            url,
+            "resource metadata URL",
+            allow_insecure_loopback=allow_insecure_loopback,
+            trusted=trusted,
         )
         prm = await fetch_json(http, url, tried)
         if prm is not None:
@@ -207,7 +213,9 @@ async def discover(
         issuer = str(metadata["issuer"])
     elif issuer is not None:
         # The issuer is checked before anything is fetched from it (RFC 8414 §2: https).
-        check_endpoint(issuer, "issuer", allow_insecure_loopback=allow_insecure_loopback)
+        check_endpoint(
+            issuer, "issuer", allow_insecure_loopback=allow_insecure_loopback, trusted=trusted
+        )
         for url in authorization_server_metadata_urls(issuer):
             metadata = await fetch_json(http, url, tried)
             if metadata is not None:
@@ -233,7 +241,9 @@ async def discover(
     for key in ("authorization_endpoint", "token_endpoint"):
         if not isinstance(metadata.get(key), str):
             raise SecurityRefusal(f"the authorization server {issuer} has no {key}")
-    check_metadata_endpoints(issuer, metadata, allow_insecure_loopback=allow_insecure_loopback)
+    check_metadata_endpoints(
+        issuer, metadata, allow_insecure_loopback=allow_insecure_loopback, trusted=trusted
+    )
     return AuthServer(
         issuer=issuer,
         metadata=metadata,

@@ -213,7 +213,8 @@ class OAuthSession:
         if not isinstance(endpoint, str):
             return
         try:
-            registration = await self._registration_for(server, tokens)
+            # As a refresh would: a locked keychain must not make the logout skip revoking.
+            registration = await self.tokens.client_for(server, tokens)
             if registration is None or registration.secret_expired(time.time()):
                 return
             check_endpoint(

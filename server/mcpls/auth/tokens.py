@@ -58,13 +58,25 @@ class RefreshPlan:
 
 
 def decide_refresh(
-    stored: TokenSet | None, seen: TokenSet, *, forced: bool, now: float
+    stored: TokenSet | None,
+    seen: TokenSet,
+    *,
+    forced: bool,
+    now: float,
+    unsaved_over: str | None = None,
 ) -> RefreshPlan:
     """The refresh decision, taken under the cross-process lock.
 
     `stored` is what the store holds now, `seen` the token the caller used or was about
-    to use, `forced` whether the server already refused `seen` (a 401).
+    to use, `forced` whether the server already refused `seen` (a 401). `unsaved_over` is
+    set when this process's last write failed (a directory in the file's place, a full
+    disk): the access token of the entry its newer tokens could not replace.
     """
+    if unsaved_over is not None and (stored is None or stored.access_token == unsaved_over):
+        # What the store holds is older than `seen` (or gone with the fault that kept it
+        # from being written): not a sign-out, not another window's rotation. Adopting the
+        # old entry would spend a refresh token the server already rotated.
+        stored = seen
     if stored is None:
         return RefreshPlan("give_up")  # signed out in another window
     base = seen
@@ -114,6 +126,9 @@ class TokenManager:
         # The access token a server refused (401) while its cure is under way: requests
         # that would carry it wait for the cure instead of being sent to fail as well.
         self._refused: str | None = None
+        # Set while the newest tokens live only in memory because writing them failed: the
+        # access token of the stored entry they should have replaced (`decide_refresh`).
+        self._unsaved_over: str | None = None
         # Told when the stored sign-in changes (refresh, login, adoption), to push the status.
         self.on_change: Callable[[], None] = lambda: None
 
@@ -147,14 +162,20 @@ class TokenManager:
         await self.store.save_state(self._state_name(), json.dumps(server.to_json()))
         await self.store.save_tokens(tokens)
         self.auth_server, self.tokens = server, tokens
+        self._unsaved_over = None
         self.on_change()
 
     async def forget(self) -> None:
         """Delete the tokens (the authorization server record stays: it is not a secret).
         Silent: the caller (a logout) tells the editor once, with the new state."""
-        if self.auth_server is not None:
-            await self.store.delete_tokens(self.resource, self.auth_server.issuer)
-        self.tokens = None
+        try:
+            if self.auth_server is not None:
+                await self.store.delete_tokens(self.resource, self.auth_server.issuer)
+        finally:
+            # Signed out here even when the store could not delete its copy (a locked
+            # keychain): the error tells the person to try again once it opens.
+            self.tokens = None
+            self._unsaved_over = None
 
     def _set(self, tokens: TokenSet | None) -> None:
         changed = tokens != self.tokens
@@ -187,25 +208,52 @@ class TokenManager:
             async with self.store.locked(self.resource, server.issuer):
                 try:
                     stored = await self.store.load_tokens(self.resource, server.issuer)
-                except StorageFailed:
-                    # The keychain locked mid-session: the tokens in memory are the newest
-                    # this process knows; refresh from them (the new ones go to a file).
+                except StorageFailed as exc:
+                    # The keychain locked, or the token file damaged or replaced, while
+                    # mcpls runs: the tokens in memory are the newest this process knows;
+                    # refresh from them, and the write below replaces the damaged entry.
+                    self.log("warning", f"{exc.message}; going on with the sign-in in memory")
                     stored = self.tokens or seen
-                plan = decide_refresh(stored, seen, forced=forced, now=self.clock())
+                plan = decide_refresh(
+                    stored, seen, forced=forced, now=self.clock(), unsaved_over=self._unsaved_over
+                )
                 if plan.action != "refresh":
                     self._set(plan.tokens)
                     return plan.tokens
                 assert plan.tokens is not None
                 refreshed = await self._refresh_grant(server, plan.tokens)
-                await self.store.save_tokens(refreshed)
                 self._set(refreshed)
+                await self._store_refreshed(refreshed, replacing=plan.tokens)
                 return refreshed
 
-    async def _refresh_grant(self, server: AuthServer, tokens: TokenSet) -> TokenSet:
+    async def _store_refreshed(self, refreshed: TokenSet, *, replacing: TokenSet) -> None:
+        """Write a refreshed token set. If the write fails the server has already rotated
+        the refresh token, so memory holds the only good copy: keep using it, say so, and
+        write it again at the next refresh (once the fault is gone, no sign-in is lost)."""
+        try:
+            await self.store.save_tokens(refreshed)
+        except StorageFailed as exc:
+            if self._unsaved_over is None:
+                self._unsaved_over = replacing.access_token
+            self.log(
+                "warning",
+                f"{self.name}: the refreshed sign-in could not be stored ({exc.message}); "
+                "it is kept in memory for this session and stored at the next refresh",
+            )
+        else:
+            self._unsaved_over = None
+
+    async def client_for(self, server: AuthServer, tokens: TokenSet) -> ClientRegistration | None:
+        """The registration that obtained `tokens` (to refresh or revoke them): from the
+        store, or as last seen when the store cannot give it back (a locked keychain)."""
         registration = await self._registration_for(server, tokens)
         known = self._client
         if registration is None and known is not None and known.client_id == tokens.client_id:
-            registration = known  # the store could not give it back (locked)
+            registration = known
+        return registration
+
+    async def _refresh_grant(self, server: AuthServer, tokens: TokenSet) -> TokenSet:
+        registration = await self.client_for(server, tokens)
         self._client = registration
         if registration is None or registration.secret_expired(self.clock()):
             await self._drop(server, tokens, registration)
@@ -260,8 +308,14 @@ class TokenManager:
     async def _drop(
         self, server: AuthServer, tokens: TokenSet, registration: ClientRegistration | None
     ) -> None:
-        await self.store.delete_tokens(self.resource, server.issuer)
-        if registration is not None and registration.source == "dcr" and tokens.redirect_uri:
-            await self.store.delete_registration(server.issuer, tokens.redirect_uri)
+        self._unsaved_over = None
+        try:
+            await self.store.delete_tokens(self.resource, server.issuer)
+            if registration is not None and registration.source == "dcr" and tokens.redirect_uri:
+                await self.store.delete_registration(server.issuer, tokens.redirect_uri)
+        except StorageFailed as exc:
+            # The sign-in is over either way; what the store kept is unusable, and the
+            # next sign-in replaces it. The person learns why the store was not cleaned.
+            self.log("warning", exc.message)
         self._set(None)
         self.log("warning", "the stored sign-in can no longer be used; authenticate again")

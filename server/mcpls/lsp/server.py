@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import cattrs
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcParseError
-from pygls.io_ import StdoutWriter, run_async
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import (
     JsonRPCNotification,
@@ -30,6 +30,7 @@ from mcpls.connection import Connection, NotConnected
 from mcpls.errors import InternalError, McplsError, RequestTimeout, quote
 from mcpls.hub import Hub, UnknownServer
 from mcpls.lsp import params as p
+from mcpls.lsp.framing import HEADER_LINE_LIMIT, read_messages
 from mcpls.lsp.progress import Progress
 from mcpls.lsp.prompts import PromptState
 
@@ -430,8 +431,9 @@ def serve() -> int:
 
 
 def _stdin_reader(loop: asyncio.AbstractEventLoop) -> asyncio.StreamReader:
-    """stdin as a StreamReader, fed by a daemon thread so that exit never waits on it."""
-    reader = asyncio.StreamReader(limit=2**31)
+    """stdin as a StreamReader, fed by a daemon thread so that exit never waits on it. The
+    limit bounds a header line (framing.py); a body is read by length, not by line."""
+    reader = asyncio.StreamReader(limit=HEADER_LINE_LIMIT)
     fd = sys.stdin.buffer.fileno()
 
     def pump() -> None:
@@ -454,20 +456,22 @@ async def _serve_io(server: McplsServer) -> int:
     assert isinstance(protocol, McplsProtocol)
     protocol.exit_requested = asyncio.Event()
     server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+
+    def deliver(body: bytes) -> None:
+        # What pygls's own reader does with a body, and its errors reported the same way.
+        try:
+            protocol.handle_message(json.loads(body, object_hook=protocol.structure_message))
+        except Exception as exc:
+            server.report_server_error(exc, JsonRpcException)
+
     loop_task = asyncio.create_task(
-        run_async(
-            stop_event=threading.Event(),
-            reader=_stdin_reader(asyncio.get_running_loop()),
-            protocol=server.protocol,
-            logger=log,
-            error_handler=server.report_server_error,
-        )
+        read_messages(_stdin_reader(asyncio.get_running_loop()), deliver)
     )
     exit_task = asyncio.create_task(protocol.exit_requested.wait())
     try:
+        # The reader returns at end of input, even in the middle of a message (the editor
+        # went away): the same as `exit` without `shutdown`.
         await asyncio.wait({loop_task, exit_task}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.IncompleteReadError:
-        pass  # the editor went away mid-message: same as end of input
     finally:
         for task in (loop_task, exit_task):
             task.cancel()

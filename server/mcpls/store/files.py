@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -124,6 +125,11 @@ def sweep_temporary(directory: Path, *, max_age_s: float = STALE_TEMP_AGE_S) -> 
 
 
 def _write_failed(path: Path, exc: OSError) -> StorageFailed:
+    if isinstance(exc, IsADirectoryError):
+        # Something put a directory where the entry goes: no rename can replace it.
+        return StorageFailed(
+            f"could not write {display(path)}: it is a directory, not a file mcpls wrote; remove it"
+        )
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return StorageFailed(
             f"the disk is full: could not write {display(path)}; the previous copy is kept. "
@@ -165,7 +171,13 @@ def read_private_file(path: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     with os.fdopen(fd, "rb") as file:
-        if _HAS_POSIX_MODES and os.fstat(file.fileno()).st_mode & 0o077:
+        mode = os.fstat(file.fileno()).st_mode
+        if stat.S_ISDIR(mode):
+            # Opening a directory read-only succeeds; say what it is before touching its mode.
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(mode):
+            raise ValueError("not a regular file")
+        if _HAS_POSIX_MODES and mode & 0o077:
             # Someone widened the mode; narrow it again rather than leave tokens readable.
             os.fchmod(file.fileno(), 0o600)
         data = file.read(MAX_ENTRY_BYTES + 1)

@@ -314,7 +314,7 @@ class KeychainStore:
 
     def _load(self, key: str, parse: Callable[[object], _T], strict: bool = False) -> _T | None:
         backend = self._keychain()
-        from_file = self._read_file(key, parse)
+        from_file = self._read_file(key, parse, strict)
         if backend is None:
             return from_file[1] if from_file else None
         if from_file is not None:
@@ -336,29 +336,63 @@ class KeychainStore:
             ) from None
         if text is None:
             return None
-        return self._parse(text.encode("utf-8"), key, parse, "in the system keychain")
+        return self._parse(text.encode("utf-8"), key, parse, "in the system keychain", strict)
 
-    def _read_file(self, key: str, parse: Callable[[object], _T]) -> tuple[bytes, _T] | None:
+    def _read_file(
+        self, key: str, parse: Callable[[object], _T], strict: bool = False
+    ) -> tuple[bytes, _T] | None:
         path = self._files.path(key)
         try:
             data = self._files.read(key)
+        except IsADirectoryError:
+            # Not a damaged copy of anything, and no write can replace it: only a person
+            # can, so the message says what to remove.
+            message = (
+                f"{describe_key(key)} cannot be read or written: {display(path)} is a "
+                "directory, not a file mcpls wrote; remove it"
+            )
+            if strict:
+                raise StorageFailed(message) from None
+            self._warn(message)
+            return None
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._unreadable(key, f"{display(path)}: {reason}")
+            self._unreadable(key, f"{display(path)}: {reason}", strict)
             return None
         if data is None:
             return None
-        value = self._parse(data, key, parse, f"in {display(path)}")
+        value = self._parse(data, key, parse, f"in {display(path)}", strict)
         return None if value is None else (data, value)
 
-    def _parse(self, data: bytes, key: str, parse: Callable[[object], _T], where: str) -> _T | None:
+    def _parse(
+        self,
+        data: bytes,
+        key: str,
+        parse: Callable[[object], _T],
+        where: str,
+        strict: bool = False,
+    ) -> _T | None:
         try:
             return parse(open_envelope(data, key))
         except ValueError as exc:
-            self._unreadable(key, f"{where}: {exc}")
+            self._unreadable(key, f"{where}: {exc}", strict)
             return None
 
-    def _unreadable(self, key: str, reason: str) -> None:
+    def _unreadable(self, key: str, reason: str, strict: bool = False) -> None:
+        """A damaged entry. Tokens (`strict`) raise: "damaged" is not "absent", and a caller
+        holding the sign-in in memory must keep it rather than conclude it was signed out
+        (or adopt an older copy from the keychain behind a newer file). Anything else is
+        made or asked for again, so it is treated as missing, with a warning.
+
+        The damaged bytes are left where they are, never deleted on a read: the next good
+        write replaces them atomically. They are not kept aside either: a partial copy of
+        tokens mcpls cannot parse is of no use to anyone and would pile secrets on disk.
+        """
+        if strict:
+            raise StorageFailed(
+                f"{describe_key(key)} is unreadable ({reason}); the next sign-in or refresh "
+                "replaces it"
+            )
         self._warn(
             f"{describe_key(key)} is unreadable and treated as missing ({reason}); "
             "signing in again replaces it",
@@ -418,6 +452,13 @@ class KeychainStore:
                 pass  # nothing stored there
             except Exception as exc:  # any backend may raise anything
                 self._keychain_failed(exc, "delete", ())
+                self._files.remove(key)
+                # The keychain may still hold the entry, and would give it back once it
+                # opens: a logout that seemed done would be undone. Say so.
+                raise StorageFailed(
+                    f"{describe_key(key)} could not be deleted from the system keychain "
+                    f"({type(exc).__name__}); unlock the keychain and try again"
+                ) from None
         self._files.remove(key)
 
 

@@ -168,6 +168,8 @@ class _Chain:
         self.url = server.url
         self.settings = settings
         self.insecure = settings.allow_insecure_loopback
+        # The SSRF rule as discovery applies it (auth/metadata.py `discover`).
+        self.trusted = tuple(u for u in (server.url, server.oauth.auth_server_metadata_url) if u)
         self.oauth = oauth
         self.http: httpx.AsyncClient = oauth.http
         self.report = report
@@ -199,7 +201,7 @@ class _Chain:
         from mcpls.net import MAX_DOCUMENT_BYTES, fetch
 
         try:
-            check_endpoint(url, what, allow_insecure_loopback=self.insecure)
+            check_endpoint(url, what, allow_insecure_loopback=self.insecure, trusted=self.trusted)
             answer = await fetch(
                 self.http,
                 "GET",
@@ -420,7 +422,9 @@ class _Chain:
             self.report.add(step)
             return metadata
         try:
-            check_endpoint(issuer, "issuer", allow_insecure_loopback=self.insecure)
+            check_endpoint(
+                issuer, "issuer", allow_insecure_loopback=self.insecure, trusted=self.trusted
+            )
         except DiscoveryError as exc:
             self.report.add(
                 Step(
@@ -497,7 +501,9 @@ class _Chain:
         try:
             if missing:
                 raise DiscoveryError(f"the metadata has no {' and no '.join(missing)}")
-            check_metadata_endpoints(issuer, metadata, allow_insecure_loopback=self.insecure)
+            check_metadata_endpoints(
+                issuer, metadata, allow_insecure_loopback=self.insecure, trusted=self.trusted
+            )
             self.report.add(
                 Step(
                     "endpoints",
