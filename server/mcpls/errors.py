@@ -26,6 +26,17 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     return repr(text)
 
 
+def printable(text: str) -> str:
+    """`text` (a line a server sent for the log) with every character that is not
+    printable, tab aside, shown as an escape: no ANSI sequence reaches a terminal and no
+    CR or LF cuts a log line or forges the next one."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() or char == "\t" else repr(char)[1:-1] for char in text
+    )
+
+
 class McplsError(Exception):
     """Base of every failure mcpls reports to an editor."""
 
