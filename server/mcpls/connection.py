@@ -156,9 +156,9 @@ class Connection:
         self._attempt = 0
         self._lock = asyncio.Lock()
         self._retry: asyncio.Task[None] | None = None
-        # A reconnection a request started (see `_session_for_request`), shared by the
-        # requests that arrive while it runs.
-        self._reconnect: asyncio.Task[None] | None = None
+        # The reconnection under way (the backoff timer's, or one a request started; see
+        # `_session_for_request`), which the requests arriving meanwhile wait for.
+        self._reconnect: asyncio.Task[Any] | None = None
         self._refresh_tools: asyncio.Task[None] | None = None
 
     # -- status -------------------------------------------------------------------------
@@ -265,6 +265,9 @@ class Connection:
     async def _retry_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self._retry = None
+        # Requests arriving while this attempt runs wait for it (`_session_for_request`)
+        # rather than fail with "connecting".
+        self._reconnect = asyncio.current_task()
         await self._connect()
 
     def _cancel_retry(self) -> None:
@@ -424,7 +427,8 @@ class Connection:
         connection failure is tried again now: the network may be back long before the
         timer (up to a minute) fires, and a person asking for a tool is the moment to
         find out. One attempt at a time, shared by the requests that arrive meanwhile;
-        when it fails, the request fails with the new reason and the backoff goes on."""
+        when it fails, the request fails with the new reason and the backoff goes on.
+        A request arriving while the timer's own attempt runs waits for it too."""
         idle = self._reconnect is None or self._reconnect.done()
         if self.state == "error" and self._retry is not None and idle:
             self._cancel_retry()
