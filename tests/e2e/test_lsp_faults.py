@@ -248,8 +248,11 @@ async def test_a_100_mb_answer_is_refused_at_the_limit_with_memory_bounded(
         assert result["content"][0]["text"] == "still here"
         assert editor.latest(name)["state"] == "connected"
         print(f"{name}: peak RSS {peak_rss(pid) / 2**20:.0f} MiB, {before / 2**20:.0f} before")
+    # A legitimate answer of up to the limit must be held, so the bound is the limit plus
+    # room for the rest of mcpls (measured: 72 MiB), below the 95 MiB of the payload that
+    # holding it all would take at the very least (before the SSE cap: 325 MiB).
     growth = peak_rss(pid) - before
-    assert growth < MAX_MESSAGE_BYTES * 1.25, f"{growth / 2**20:.0f} MiB for a 100 MB answer"
+    assert growth < MAX_MESSAGE_BYTES * 1.4, f"{growth / 2**20:.0f} MiB for a 100 MB answer"
 
 
 async def test_control_characters_in_a_tool_result_reach_the_editor_as_data_only(
