@@ -16,6 +16,8 @@ ErrorKind = Literal["authRequired", "connection", "protocol", "other"]
 
 # How much of an untrusted value (a server's text, a name from the editor) a message quotes.
 QUOTE_LIMIT = 120
+# How much of a server's own error message (meant for the person) an error shows.
+REMOTE_MESSAGE_LIMIT = 1000
 
 
 def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
@@ -127,7 +129,12 @@ class RemoteError(McplsError):
     kind = "other"
 
     def __init__(self, code: int, message: str, data: object = None) -> None:
-        super().__init__(f"server error {code}: {message}")
+        # The server's words are for the person, so they are shown, but bounded and with
+        # control characters escaped: they reach pop-ups, statuses and logs.
+        shown = message[:REMOTE_MESSAGE_LIMIT] + (
+            "…" if len(message) > REMOTE_MESSAGE_LIMIT else ""
+        )
+        super().__init__(f"server error {code}: {printable(shown)}")
         self.code = code
         self.remote_message = message
         self.data = data

@@ -275,6 +275,12 @@ async def test_control_characters_in_a_tool_result_reach_the_editor_as_data_only
     result = await hostile_call(editor, "controls", "show")
     assert result["content"][0]["text"] == control_text
     await editor.wait_for_log("[controls] ok\\r\\nSet-Cookie")
+    # The same text as a JSON-RPC error: shown to the person, escaped and bounded.
+    with pytest.raises(JsonRpcException) as caught:
+        await hostile_call(editor, "controls", "fail")
+    assert str(caught.value).startswith("server error -32000: ok\\r\\nSet-Cookie")
+    assert len(str(caught.value)) < 1200
+    assert not UNPRINTABLE.search(str(caught.value))
     result = await hostile_call(editor, "controls", "echo", text="next")
     assert result["content"][0]["text"] == "next"
     logged = log_file.read_text(errors="strict")

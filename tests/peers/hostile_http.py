@@ -36,7 +36,8 @@ notifications (202) and a `tools/call` of `echo` normally, and misbehaves on oth
 - `/faults/huge-json` a 100 MB JSON answer, chunked (no Content-Length), generated as sent
 - `/faults/huge-sse`  an SSE stream whose one event carries a 100 MB answer
 - `/faults/controls`  a tool result (and a log notification before it) whose text holds
-                      CR LF and a `Set-Cookie:` line, ANSI escapes, NUL and other C0 codes
+                      CR LF and a `Set-Cookie:` line, ANSI escapes, NUL and other C0 codes;
+                      the tool `fail` answers a JSON-RPC error with that text and 100 kB more
 - `/faults/resume-lost` the answer's stream carries an event id and ends before the
                       answer; the GET that resumes it answers 404 (the server restarted and
                       forgot the session after taking the request)
@@ -397,6 +398,9 @@ async def stream_fault(request: Request) -> Response:
             huge_text_result(request_id, b"event: message\ndata: ", b"\n\n"),
             media_type="text/event-stream",
         )
+    if kind == "controls" and params.get("name") == "fail":
+        error = {"code": -32000, "message": CONTROL_TEXT + "x" * 100_000}
+        return JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": error})
     if kind == "controls":
         log = {
             "jsonrpc": "2.0",
