@@ -19,6 +19,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 from httpx_sse import ServerSentEvent
+
+# The field rules of one event, without httpx-sse's unbounded line buffering (see
+# `_capped_events`). Not exported; pyproject pins httpx-sse <0.5, and
+# tests/unit/test_sse_events.py compares the result with its public EventSource.
 from httpx_sse._decoders import SSEDecoder
 
 from mcpls.errors import (
