@@ -156,6 +156,9 @@ class Connection:
         self._attempt = 0
         self._lock = asyncio.Lock()
         self._retry: asyncio.Task[None] | None = None
+        # The reconnection under way (the backoff timer's, or one a request started; see
+        # `_session_for_request`), which the requests arriving meanwhile wait for.
+        self._reconnect: asyncio.Task[Any] | None = None
         self._refresh_tools: asyncio.Task[None] | None = None
 
     # -- status -------------------------------------------------------------------------
@@ -262,6 +265,9 @@ class Connection:
     async def _retry_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self._retry = None
+        # Requests arriving while this attempt runs wait for it (`_session_for_request`)
+        # rather than fail with "connecting".
+        self._reconnect = asyncio.current_task()
         await self._connect()
 
     def _cancel_retry(self) -> None:
@@ -302,7 +308,7 @@ class Connection:
     async def stop(self) -> None:
         """Shut down for good (editor exit, server removed from the settings)."""
         self._cancel_retry()
-        for task in (self._refresh_tools, self._login):
+        for task in (self._refresh_tools, self._login, self._reconnect):
             if task is not None:
                 task.cancel()
         await self._close_session()
@@ -420,6 +426,22 @@ class Connection:
 
     # -- requests -----------------------------------------------------------------------
 
+    async def _session_for_request(self) -> McpSession:
+        """The session a request goes out on. A server waiting out its backoff after a
+        connection failure is tried again now: the network may be back long before the
+        timer (up to a minute) fires, and a person asking for a tool is the moment to
+        find out. One attempt at a time, shared by the requests that arrive meanwhile;
+        when it fails, the request fails with the new reason and the backoff goes on.
+        A request arriving while the timer's own attempt runs waits for it too."""
+        idle = self._reconnect is None or self._reconnect.done()
+        if self.state == "error" and self._retry is not None and idle:
+            self._cancel_retry()
+            self._reconnect = asyncio.create_task(self._connect())
+        if self._reconnect is not None and not self._reconnect.done():
+            # Shielded: the request being cancelled does not stop the reconnection.
+            await asyncio.shield(self._reconnect)
+        return self._require_connected()
+
     def _require_connected(self) -> McpSession:
         if self.state != "connected" or self.session is None:
             reason = self.error.message if self.error else f"the server is {self.state}"
@@ -428,7 +450,7 @@ class Connection:
 
     async def list_tools(self) -> list[dict[str, Any]]:
         """The cached tool list (refreshed on `notifications/tools/list_changed`)."""
-        session = self._require_connected()
+        session = await self._session_for_request()
         if self.tools is None:
             self.tools = await self._guard(session.list_tools())
         return self.tools
@@ -440,7 +462,7 @@ class Connection:
         union of granted and required scopes) and retries, at most a few times.
         """
         for _ in range(MAX_AUTO_AUTHORIZATIONS):
-            session = self._require_connected()
+            session = await self._session_for_request()
             try:
                 result: dict[str, Any] = await self._guard(session.call_tool(name, arguments))
                 return result

@@ -16,6 +16,8 @@ ErrorKind = Literal["authRequired", "connection", "protocol", "other"]
 
 # How much of an untrusted value (a server's text, a name from the editor) a message quotes.
 QUOTE_LIMIT = 120
+# How much of a server's own error message (meant for the person) an error shows.
+REMOTE_MESSAGE_LIMIT = 1000
 
 
 def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
@@ -24,6 +26,17 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return repr(text)
+
+
+def printable(text: str) -> str:
+    """`text` (a line a server sent for the log) with every character that is not
+    printable, tab aside, shown as an escape: no ANSI sequence reaches a terminal and no
+    CR or LF cuts a log line or forges the next one."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() or char == "\t" else repr(char)[1:-1] for char in text
+    )
 
 
 class McplsError(Exception):
@@ -116,7 +129,12 @@ class RemoteError(McplsError):
     kind = "other"
 
     def __init__(self, code: int, message: str, data: object = None) -> None:
-        super().__init__(f"server error {code}: {message}")
+        # The server's words are for the person, so they are shown, but bounded and with
+        # control characters escaped: they reach pop-ups, statuses and logs.
+        shown = message[:REMOTE_MESSAGE_LIMIT] + (
+            "…" if len(message) > REMOTE_MESSAGE_LIMIT else ""
+        )
+        super().__init__(f"server error {code}: {printable(shown)}")
         self.code = code
         self.remote_message = message
         self.data = data

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcpls.config import ConfigError, ServerConfig, Settings
 from mcpls.connection import Connection
-from mcpls.errors import quote
+from mcpls.errors import printable, quote
 from mcpls.protocol import ElicitationHandler, ServerHooks
 from mcpls.transport import Transport
 from mcpls.transport.stdio import StdioTransport
@@ -99,7 +99,8 @@ class Hub:
         hooks = ServerHooks(
             roots=self._roots,
             elicit=self._elicit_for(config.name) if self.elicit else None,
-            log=lambda level, text: self._user_log(level, f"[{config.name}] {text}"),
+            # What a server says (its log notifications, its stderr) is shown escaped.
+            log=lambda level, text: self._user_log(level, f"[{config.name}] {printable(text)}"),
         )
         connection = Connection(
             config,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from mcpls.errors import ConnectionFailed, RequestTimeout, ResponseTooLarge
+from mcpls.errors import ConnectionFailed, RequestTimeout, ResponseTooLarge, quote
 
 # Limits for the small documents of OAuth: metadata, token, registration responses.
 MAX_DOCUMENT_BYTES = 1024 * 1024
@@ -41,7 +41,8 @@ def describe_http_error(exc: httpx.HTTPError, url: str) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"{url} did not answer in time ({type(exc).__name__})"
     if isinstance(exc, httpx.RemoteProtocolError):
-        return f"{url} broke the connection: {text}"
+        # h11's text quotes the offending header line: the peer's bytes, bounded here.
+        return f"{url} broke the connection: {quote(text)}"
     return f"request to {url} failed: {text}" + (f" ({cause})" if cause else "")
 
 
@@ -63,17 +64,28 @@ class Answer:
         return self.content.decode("utf-8", "replace")
 
 
+def too_large(url: str, max_bytes: int, what: str = "") -> ResponseTooLarge:
+    """The error for a peer that sent more than mcpls reads: the limit in bytes and MiB."""
+    mib = f" ({max_bytes / (1024 * 1024):g} MiB)" if max_bytes >= 1024 * 1024 else ""
+    return ResponseTooLarge(
+        f"{url} sent {what}more than the {max_bytes} bytes{mib} mcpls reads for one answer"
+    )
+
+
 async def read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:
     """The body of a streamed response, refusing to hold more than `max_bytes`."""
     declared = response.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise ResponseTooLarge(f"{url} sent {declared} bytes, more than the {max_bytes} allowed")
+        raise too_large(url, max_bytes, f"{declared} bytes, ")
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > max_bytes:
-            raise ResponseTooLarge(f"{url} sent more than the {max_bytes} bytes allowed")
+            # The traceback keeps this frame (and so `chunks`) alive until the cyclic
+            # garbage collector runs: let the bytes go now.
+            chunks.clear()
+            raise too_large(url, max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -31,6 +31,19 @@ Run as `python tests/peers/hostile_http.py --port P`; it listens on 127.0.0.1 on
                    carries it except `notifications/initialized` (a server that forgets
                    every session at once)
 - `GET /_requests` every request received so far (method, path, headers, body), oldest first
+
+Stream faults (issue 10), each an MCP server that answers `initialize` (with a session id),
+notifications (202) and a `tools/call` of `echo` normally, and misbehaves on other tools:
+- `/faults/endless`   a `tools/call` answered by an SSE stream of notifications and
+                      keep-alive comments that never carries the answer and never ends
+- `/faults/huge-json` a 100 MB JSON answer, chunked (no Content-Length), generated as sent
+- `/faults/huge-sse`  an SSE stream whose one event carries a 100 MB answer
+- `/faults/controls`  a tool result (and a log notification before it) whose text holds
+                      CR LF and a `Set-Cookie:` line, ANSI escapes, NUL and other C0 codes;
+                      the tool `fail` answers a JSON-RPC error with that text and 100 kB more
+- `/faults/resume-lost` the answer's stream carries an event id and ends before the
+                      answer; the GET that resumes it answers 404 (the server restarted and
+                      forgot the session after taking the request)
 """
 
 from __future__ import annotations
@@ -318,6 +331,121 @@ async def requests_seen(request: Request) -> Response:
     return JSONResponse(request.app.state.request_log.seen)
 
 
+# --- stream faults (issue 10): /faults/<kind> --------------------------------------------
+
+FAULT_SIZE = 100 * 1024 * 1024  # a 100 MB tool result
+FAULT_CHUNK = 1024 * 1024
+# What a tool result may carry that must reach the editor as data, never as a header, a
+# terminal command or a cut in a log line.
+CONTROL_TEXT = (
+    "ok\r\nSet-Cookie: session=stolen; Path=/\r\n\r\n"
+    "\x1b[2J\x1b[31mred\x1b[0m \x1b]0;title\x07 nul:\x00 bell:\x07 del:\x7f end"
+)
+
+
+def fault_initialize(message: dict[str, Any], kind: str) -> Response:
+    params = message.get("params") or {}
+    result = {
+        "protocolVersion": params.get("protocolVersion", LATEST_PROTOCOL_VERSION),
+        "capabilities": {"tools": {}, "logging": {}},
+        "serverInfo": {"name": f"hostile-{kind}", "version": "0.0.0"},
+    }
+    return JSONResponse(
+        {"jsonrpc": "2.0", "id": message["id"], "result": result},
+        headers={"Mcp-Session-Id": f"fault-{kind}"},
+    )
+
+
+def sse_event(message: dict[str, Any], event_id: str | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: message\ndata: {json.dumps(message)}\n\n".encode()
+
+
+def text_result(request_id: object, text: str) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "result": {"content": [{"type": "text", "text": text}], "isError": False},
+    }
+
+
+async def huge_text_result(request_id: object, before: bytes, after: bytes) -> AsyncIterator[bytes]:
+    """A JSON-RPC answer whose text is FAULT_SIZE bytes, generated a chunk at a time (the
+    peer never holds it), between `before` and `after` (an SSE frame, or nothing)."""
+    head = json.dumps(text_result(request_id, "")).encode()
+    cut = head.index(b'"text": ""') + len(b'"text": "')
+    yield before + head[:cut]
+    block = b"x" * FAULT_CHUNK
+    for _ in range(FAULT_SIZE // FAULT_CHUNK):
+        yield block
+    yield head[cut:] + after
+
+
+async def stream_fault(request: Request) -> Response:
+    kind = request.path_params["kind"]
+    if request.method == "GET":
+        if kind == "resume-lost" and request.headers.get("last-event-id"):
+            return Response("session not found", status_code=404)
+        return Response(status_code=405, headers={"Allow": "POST"})
+    if request.method == "DELETE":
+        return Response(status_code=200)
+    message = await json_rpc(request)
+    if message.get("method") == "initialize":
+        return fault_initialize(message, kind)
+    if "id" not in message:
+        return Response(status_code=202)
+    request_id = message["id"]
+    params = message.get("params") or {}
+    if message.get("method") != "tools/call" or params.get("name") == "echo":
+        if message.get("method") == "tools/list":
+            tools = [{"name": "echo", "inputSchema": {"type": "object"}}]
+            return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": {"tools": tools}})
+        text = str((params.get("arguments") or {}).get("text", ""))
+        return JSONResponse(text_result(request_id, text))
+    if kind == "endless":
+
+        async def endless() -> AsyncIterator[bytes]:
+            note = {
+                "jsonrpc": "2.0",
+                "method": "notifications/message",
+                "params": {"level": "debug", "data": "still working"},
+            }
+            while True:  # until the client goes away
+                yield sse_event(note)
+                yield b": keep-alive\n\n"
+                await asyncio.sleep(0.05)
+
+        return StreamingResponse(endless(), media_type="text/event-stream")
+    if kind == "huge-json":
+        return StreamingResponse(
+            huge_text_result(request_id, b"", b""), media_type="application/json"
+        )
+    if kind == "huge-sse":
+        return StreamingResponse(
+            huge_text_result(request_id, b"event: message\ndata: ", b"\n\n"),
+            media_type="text/event-stream",
+        )
+    if kind == "controls" and params.get("name") == "fail":
+        error = {"code": -32000, "message": CONTROL_TEXT + "x" * 100_000}
+        return JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": error})
+    if kind == "controls":
+        log = {
+            "jsonrpc": "2.0",
+            "method": "notifications/message",
+            "params": {"level": "warning", "data": CONTROL_TEXT},
+        }
+        frames = sse_event(log) + sse_event(text_result(request_id, CONTROL_TEXT))
+        return Response(frames, media_type="text/event-stream")
+    if kind == "resume-lost":
+        note = {
+            "jsonrpc": "2.0",
+            "method": "notifications/message",
+            "params": {"level": "info", "data": "taken"},
+        }
+        return Response(sse_event(note, "e1") + b"retry: 50\n\n", media_type="text/event-stream")
+    return Response(status_code=404)
+
+
 def build() -> ASGIApp:
     app = Starlette(
         routes=[
@@ -337,6 +465,8 @@ def build() -> ASGIApp:
             Route("/forgetful", forgetful, methods=ALL_METHODS),
             Route("/.well-known/oauth-authorization-server/evil/{kind}/as", evil_as),
             Route("/_requests", requests_seen, methods=["GET"]),
+            # --- stream faults (issue 10) ---
+            Route("/faults/{kind}", stream_fault, methods=ALL_METHODS),
         ]
     )
     request_log = RequestLog(app)

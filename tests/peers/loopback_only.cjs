@@ -1,11 +1,14 @@
 // Preload (`node --require tests/peers/loopback_only.cjs app.js`): every server the app
 // starts listens on 127.0.0.1 only, whatever host (or none) the app asked for.
 // Tests must never expose a peer on another interface; some examples bind them all.
+// With MCPLS_TEST_LISTEN_PORT, a listen(port) call gets that port instead: some examples
+// hard-code theirs (the SDK's SEP-1699 polling example: 3001), and tests use free ports.
 'use strict';
 
 const net = require('node:net');
 
 const LOOPBACK = '127.0.0.1';
+const PORT = process.env.MCPLS_TEST_LISTEN_PORT;
 const originalListen = net.Server.prototype.listen;
 
 net.Server.prototype.listen = function listenOnLoopback(...args) {
@@ -17,6 +20,9 @@ net.Server.prototype.listen = function listenOnLoopback(...args) {
     }
   } else if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
     // listen(port[, host][, backlog][, callback])
+    if (PORT !== undefined) {
+      args[0] = Number(PORT);
+    }
     if (typeof args[1] === 'string') {
       args[1] = LOOPBACK;
     } else {

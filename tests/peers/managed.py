@@ -216,6 +216,15 @@ class ManagedProcess:
                 process.wait()
         self._close_logs()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an out-of-memory kill would end it: no graceful shutdown,
+        no open stream ended properly."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        self._close_logs()
+
     def restart(self) -> None:
         """Stop, then start the same command again (on the same port)."""
         self.stop()

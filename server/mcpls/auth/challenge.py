@@ -36,6 +36,9 @@ _OWS = re.compile(r"[ \t]*")
 _QDTEXT = re.compile(r"[\t !#-\[\]-~\x80-\U0010ffff]+")
 _QUOTED_PAIR_CHAR = re.compile(r"[\t \x21-\x7e\x80-\U0010ffff]")
 
+# RFC 6749 §3.3: scope-token = 1*NQCHAR; NQCHAR = %x21 / %x23-5B / %x5D-7E.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
 # How much of a header an error message may quote: an excerpt and at most one name.
 _EXCERPT = 40
 _NAME = 24
@@ -79,8 +82,17 @@ class BearerChallenge:
         def param(name: str) -> str | None:
             return c.params.get(name) or None
 
-        # RFC 6750 §3: scope-token *( SP scope-token ); any whitespace is tolerated.
-        scope = tuple(dict.fromkeys((c.params.get("scope") or "").split()))
+        # RFC 6750 §3: scope-token *( SP scope-token ); any whitespace is tolerated. A
+        # token with a character RFC 6749 §3.3 does not allow (a control, a C1 or other
+        # non-ASCII character, a quote) is dropped: it could only be an injection, and it
+        # would reach the status, messages and the authorization URL.
+        scope = tuple(
+            dict.fromkeys(
+                token
+                for token in (c.params.get("scope") or "").split()
+                if _SCOPE_TOKEN.fullmatch(token)
+            )
+        )
         return cls(
             resource_metadata=param("resource_metadata"),
             scope=scope,

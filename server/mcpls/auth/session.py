@@ -21,7 +21,7 @@ from mcpls.auth.registration import forget_preregistered, metadata_document, pre
 from mcpls.auth.signin import SignIn, SignInMethod, SignInRequest
 from mcpls.auth.tokens import TokenManager
 from mcpls.config import AuthPolicy, ServerConfig
-from mcpls.errors import AuthRequired, InsufficientScope, McplsError, NothingToDo
+from mcpls.errors import AuthRequired, InsufficientScope, McplsError, NothingToDo, quote
 from mcpls.net import tls_context
 from mcpls.store import Store
 from mcpls.store.records import ClientRegistration, TokenSet
@@ -138,9 +138,10 @@ class OAuthSession:
         self._challenged = True
         if exc.status_code == 403 and challenge is not None and challenge.insufficient_scope:
             self.required_scopes = challenge.scope
-            scopes = " ".join(challenge.scope) or "more permissions"
+            # The server's words, bounded: a challenge may ask for a thousand scopes.
+            scopes = f" ({quote(' '.join(challenge.scope))})" if challenge.scope else ""
             return InsufficientScope(
-                f"{self.config.name} needs more permissions ({scopes}): authenticate again",
+                f"{self.config.name} needs more permissions{scopes}: authenticate again",
                 required_scopes=challenge.scope,
             )
         return exc

@@ -14,13 +14,25 @@ import contextlib
 import json
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 
 import httpx
-from httpx_sse import EventSource, ServerSentEvent
+from httpx_sse import ServerSentEvent
 
-from mcpls.errors import AuthRequired, ConnectionFailed, McplsError, ProtocolError, SessionExpired
-from mcpls.net import describe_http_error, read_capped, tls_context
+# The field rules of one event, without httpx-sse's unbounded line buffering (see
+# `_capped_events`). Not exported; pyproject pins httpx-sse <0.5, and
+# tests/unit/test_sse_events.py compares the result with its public EventSource.
+from httpx_sse._decoders import SSEDecoder
+
+from mcpls.errors import (
+    AuthRequired,
+    ConnectionFailed,
+    McplsError,
+    ProtocolError,
+    SessionExpired,
+)
+from mcpls.net import describe_http_error, read_capped, tls_context, too_large
 from mcpls.transport import LogSink, Message, ServerMessageHandler
 from mcpls.transport.router import Router
 
@@ -33,6 +45,8 @@ MAX_RESUMES = 5
 MAX_LISTEN_FAILURES = 5
 # The largest JSON answer read into memory (a tool result); an SSE event is bounded by it too.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# An SSE line ends at CR, LF or CRLF (WHATWG `text/event-stream`).
+SSE_LINE_END = re.compile(rb"[\r\n]")
 # The session-ending DELETE is a courtesy: it never holds up a shutdown for long.
 DELETE_TIMEOUT_S = 2.0
 # How long the rest of an answered request's stream is read before its connection is
@@ -112,6 +126,50 @@ def new_client() -> httpx.AsyncClient:
     )
 
 
+async def _capped_events(
+    response: httpx.Response, max_bytes: int, url: str
+) -> AsyncIterator[ServerSentEvent]:
+    """The events of an SSE body, none allowed to grow past `max_bytes` in memory.
+
+    httpx-sse buffers a line, and an event's data lines, for as long as the server sends
+    them: a 100 MB event (or one that never ends) would all be held. Here the raw bytes
+    of the event being read, finished lines and the unfinished one, are counted and the
+    stream is refused at the limit. The unfinished line is kept as the chunks it came in,
+    joined once it ends, so that growing it never copies it.
+    """
+    decoder = SSEDecoder()
+    parts: list[bytes] = []  # the unfinished line, as received
+    parts_bytes = 0
+    event_bytes = 0  # bytes of the finished lines of the event being read
+    after_cr = False  # the last chunk ended with CR: an LF starting this one is its pair
+    async for chunk in response.aiter_bytes():
+        start = 1 if after_cr and chunk[:1] == b"\n" else 0
+        after_cr = False
+        while (found := SSE_LINE_END.search(chunk, start)) is not None:
+            cut = end = found.start()
+            end += 1
+            if chunk[cut] == 0x0D:  # CR, or CRLF: one line end
+                if end == len(chunk):
+                    after_cr = True
+                elif chunk[end] == 0x0A:
+                    end += 1
+            raw = b"".join([*parts, chunk[start:cut]]) if parts else chunk[start:cut]
+            parts, parts_bytes = [], 0
+            event_bytes = event_bytes + len(raw) + end - cut if raw else 0
+            start = end
+            event = decoder.decode(raw.decode("utf-8", "replace"))
+            if event is not None:
+                yield event
+        if start < len(chunk):
+            parts.append(chunk[start:])
+            parts_bytes += len(chunk) - start
+        if event_bytes + parts_bytes > max_bytes:
+            parts.clear()  # not kept alive by the traceback until the next collection
+            raise too_large(url, max_bytes, "an event of ")
+    # At the end of the stream an unfinished event is discarded (WHATWG: dispatching
+    # needs the blank line), so a last line without its line end changes nothing.
+
+
 def _snippet(body: bytes) -> str:
     text = body[:200].decode("utf-8", "replace").strip().replace("\n", " ")
     return text if len(body) <= 200 else text + "…"
@@ -166,17 +224,33 @@ class HttpTransport:
         try:
             stream_state = await self._post(message, answered=future)
             resumes = 0
+            method = message.get("method", "the request")
             while not future.done():
                 last_id, retry_ms = stream_state
                 if last_id is None or resumes >= MAX_RESUMES:
                     raise ConnectionFailed(
-                        f"{self.url} closed the response stream before answering "
-                        f"{message.get('method', 'the request')}"
+                        f"{self.url} closed the response stream before answering {method} "
+                        "(the server stopped, or the connection dropped): whether it was "
+                        "carried out is unknown"
                     )
                 resumes += 1
                 # The server asked us to wait `retry` ms before polling again (SEP-1699).
                 await asyncio.sleep(retry_ms / 1000)
-                stream_state = await self._resume(last_id, retry_ms, future)
+                try:
+                    stream_state = await self._resume(last_id, retry_ms, future)
+                except SessionExpired:
+                    # The server took the request, then forgot the session (a restart).
+                    # Sending it again in a new session, as a 404 on a POST does, could
+                    # carry out twice what may already have been done once.
+                    raise ConnectionFailed(
+                        f"{self.url} lost the session while answering {method} (it may have "
+                        "restarted): whether it was carried out is unknown"
+                    ) from None
+                except ConnectionFailed as exc:
+                    raise ConnectionFailed(
+                        f"the answer to {method} was cut off and could not be resumed: "
+                        f"{exc.message}"
+                    ) from None
             return future.result()
         finally:
             self._router.forget(request_id)
@@ -342,7 +416,7 @@ class HttpTransport:
         came before the end of the stream, the events still to read.
         """
         last_id: str | None = None
-        events = EventSource(response).aiter_sse()
+        events = _capped_events(response, MAX_MESSAGE_BYTES, self.url)
         try:
             async for event in events:
                 if event.retry is not None:

@@ -196,6 +196,12 @@ class PyOAuthServer:
         """Make every access token expired now; how many there were."""
         return int((await self._control("POST", "expire-access"))["expired"])
 
+    def start_again(self) -> None:
+        """Start the stopped or killed process on the same port; return once it answers.
+        Its sign-ins survive only when it was started with `state=`."""
+        self.process.start()
+        wait_for_ok(self.process, f"{self.base_url}/.well-known/oauth-authorization-server")
+
     def output(self) -> str:
         return self.process.output()
 
@@ -213,7 +219,8 @@ PyOAuthServerFactory = Callable[..., PyOAuthServer]
 @pytest.fixture
 def py_oauth_server_factory(oauth_peer_processes: PeerProcesses) -> PyOAuthServerFactory:
     """`factory(access_ttl=3600, refresh=True, scopes="mcp:read mcp:write mcp:admin",
-    required_scopes="mcp:read") -> PyOAuthServer`."""
+    required_scopes="mcp:read", state=None, resumable=False) -> PyOAuthServer`; `state`: a
+    file that keeps sign-ins across `start_again()`, `resumable`: an SSE event store."""
 
     def start(
         *,
@@ -221,6 +228,8 @@ def py_oauth_server_factory(oauth_peer_processes: PeerProcesses) -> PyOAuthServe
         refresh: bool = True,
         scopes: str = "mcp:read mcp:write mcp:admin",
         required_scopes: str = "mcp:read",
+        state: Path | None = None,
+        resumable: bool = False,
     ) -> PyOAuthServer:
         def attempt() -> PyOAuthServer:
             port = free_port()
@@ -228,6 +237,10 @@ def py_oauth_server_factory(oauth_peer_processes: PeerProcesses) -> PyOAuthServe
             args += ["--scopes", scopes, "--required-scopes", required_scopes]
             if not refresh:
                 args.append("--no-refresh")
+            if state is not None:
+                args += ["--state", str(state)]
+            if resumable:
+                args.append("--resumable")
             process = oauth_peer_processes.start(
                 f"py-oauth-{port}",
                 python_peer(_script("py_as_rs.py"), *args),

@@ -2,6 +2,13 @@
 
 Run: python tests/peers/oauth/py_as_rs.py --port P [--access-ttl S] [--no-refresh]
          [--scopes "mcp:read mcp:write mcp:admin"] [--required-scopes "mcp:read"]
+         [--state FILE] [--resumable]
+
+`--state FILE` keeps the registrations, tokens and sign-in counters in FILE, written before
+each answer that changes them and read at start: a process killed (SIGKILL) and started
+again on the same port still knows every sign-in, as a real server's database would, while
+its MCP sessions are gone. `--resumable` gives the MCP endpoint an event store (SSE event
+ids, `retry`, GET + `Last-Event-ID` replay; SEP-1699), in memory like the sessions.
 
 The SDK provides the HTTP layer (RFC 8414 metadata, /authorize, /token with the PKCE check,
 /register, /revoke, RFC 9728 metadata, bearer checks with the RFC 8707 audience check);
@@ -24,24 +31,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import anyio
 import uvicorn
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, RequireAuthMiddleware
 from mcp.server.auth.provider import (
     AccessToken,
+    AuthorizationCode,
     AuthorizationParams,
     RefreshToken,
 )
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.shared.auth import OAuthClientInformationFull
+from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp_types import JSONRPCMessage
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -71,6 +84,10 @@ class Stats:
     deletes: list[int] = field(default_factory=list)
     # Token requests still to be answered with this status (a failing or busy server).
     failing: list[int] = field(default_factory=list)
+    # GET requests to the MCP endpoint with `Last-Event-ID` (stream resumptions).
+    resumptions: int = 0
+    # How many times this server was started with the same `--state` file.
+    starts: int = 1
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +98,8 @@ class Stats:
             "revocations": self.revocations,
             "sessions": self.sessions,
             "deletes": self.deletes,
+            "resumptions": self.resumptions,
+            "starts": self.starts,
         }
 
 
@@ -88,13 +107,19 @@ class MemoryProvider(DemoProvider):
     """The demo's in-memory provider (single-use codes, expiring access tokens, refresh
     tokens that rotate), counting what it sees and letting tests expire or revoke."""
 
-    def __init__(self, *, access_ttl_s: int, issue_refresh: bool, stats: Stats) -> None:
+    def __init__(
+        self, *, access_ttl_s: int, issue_refresh: bool, stats: Stats, state: Path | None = None
+    ) -> None:
         super().__init__(access_ttl_s, issue_refresh=issue_refresh)
         self.stats = stats
+        self.state = state
+        if state is not None and state.exists():
+            self._load(state)
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
         self.stats.registrations += 1
         await super().register_client(client_info)
+        self.save()
 
     async def authorize(
         self, client: OAuthClientInformationFull, params: AuthorizationParams
@@ -103,30 +128,108 @@ class MemoryProvider(DemoProvider):
         self.stats.resources.append(
             {"endpoint": "authorize", "grant_type": None, "resource": params.resource}
         )
-        return await super().authorize(client, params)
+        redirect = await super().authorize(client, params)
+        self.save()
+        return redirect
+
+    async def exchange_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
+    ) -> OAuthToken:
+        token = await super().exchange_authorization_code(client, authorization_code)
+        self.save()
+        return token
+
+    async def exchange_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
+    ) -> OAuthToken:
+        token = await super().exchange_refresh_token(client, refresh_token, scopes)
+        self.save()
+        return token
 
     async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
         self.stats.revocations += 1
         await super().revoke_token(token)
+        self.save()
+
+    def save(self) -> None:
+        """Write what a restart must not lose (with `--state`), before the answer leaves:
+        a temporary file renamed over the old one, so a kill never leaves half a file."""
+        if self.state is None:
+            return
+        document = {
+            "clients": {k: v.model_dump(mode="json") for k, v in self.clients.items()},
+            "codes": {k: v.model_dump(mode="json") for k, v in self.codes.items()},
+            "access": {k: v.model_dump(mode="json") for k, v in self.access.items()},
+            "refresh": {k: v.model_dump(mode="json") for k, v in self.refresh.items()},
+            "registrations": self.stats.registrations,
+            "authorizations": self.stats.authorizations,
+            "token_requests": dict(self.stats.token_requests),
+            "starts": self.stats.starts,
+        }
+        temporary = self.state.with_name(f"{self.state.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(document))
+        os.replace(temporary, self.state)
+
+    def _load(self, state: Path) -> None:
+        document = json.loads(state.read_text())
+        self.clients = {
+            k: OAuthClientInformationFull.model_validate(v) for k, v in document["clients"].items()
+        }
+        self.codes = {k: AuthorizationCode.model_validate(v) for k, v in document["codes"].items()}
+        self.access = {k: AccessToken.model_validate(v) for k, v in document["access"].items()}
+        self.refresh = {k: RefreshToken.model_validate(v) for k, v in document["refresh"].items()}
+        self.stats.registrations = document["registrations"]
+        self.stats.authorizations = document["authorizations"]
+        self.stats.token_requests.update(document["token_requests"])
+        self.stats.starts = document["starts"] + 1
+        self.save()
 
     def expire_access(self) -> int:
         """Make every access token expired now; how many there were."""
         past = int(time.time()) - 1
         for key, token in self.access.items():
             self.access[key] = token.model_copy(update={"expires_at": past})
+        self.save()
         return len(self.access)
 
     def forget_clients(self) -> int:
         """Drop every client registration, as servers that garbage-collect them do."""
         count = len(self.clients)
         self.clients.clear()
+        self.save()
         return count
 
     def revoke_refresh(self) -> int:
         """Forget every refresh token; how many there were."""
         count = len(self.refresh)
         self.refresh.clear()
+        self.save()
         return count
+
+
+class MemoryEventStore(EventStore):
+    """Every SSE event of every stream, in memory, for `Last-Event-ID` replay (the SDK
+    ships only the interface)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[StreamId, EventId, JSONRPCMessage | None]] = []
+
+    async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
+        event_id = str(len(self.events) + 1)
+        self.events.append((stream_id, event_id, message))
+        return event_id
+
+    async def replay_events_after(
+        self, last_event_id: EventId, send_callback: EventCallback
+    ) -> StreamId | None:
+        found = [i for i, (_, event_id, _) in enumerate(self.events) if event_id == last_event_id]
+        if not found:
+            return None
+        stream_id = self.events[found[0]][0]
+        for stream, event_id, message in self.events[found[0] + 1 :]:
+            if stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, event_id))
+        return stream_id
 
 
 async def read_body(receive: Receive) -> tuple[bytes, Receive]:
@@ -195,6 +298,8 @@ class CountSessions:
             body, receive = await read_body(receive)
             if b'"initialize"' in body:
                 self.stats.sessions += 1
+        if scope["method"] == "GET" and any(k == b"last-event-id" for k, _ in scope["headers"]):
+            self.stats.resumptions += 1
         if scope["method"] != "DELETE":
             await self.app(scope, receive, send)
             return
@@ -278,12 +383,16 @@ def build_app(
     issue_refresh: bool,
     scopes: list[str],
     required_scopes: list[str],
+    state: Path | None = None,
+    resumable: bool = False,
 ) -> Starlette:
     """The Starlette app: AS routes, PRM, `/mcp`, `/mcp/admin`, `/_control/*`."""
     origin = f"http://127.0.0.1:{port}"
     resource = f"{origin}/mcp"
     stats = Stats()
-    provider = MemoryProvider(access_ttl_s=access_ttl_s, issue_refresh=issue_refresh, stats=stats)
+    provider = MemoryProvider(
+        access_ttl_s=access_ttl_s, issue_refresh=issue_refresh, stats=stats, state=state
+    )
     server = MCPServer(
         "mcpls-oauth-peer",
         version="1.0.0",
@@ -328,6 +437,24 @@ def build_app(
         """Return `text`; needs the `mcp:admin` scope (step-up)."""
         return text
 
+    @server.tool()
+    async def working(seconds: float, ctx: Context) -> str:
+        """Say "working" on the call's own stream, then take `seconds` to answer (a slow
+        tool whose stream a test can break in the middle)."""
+        await ctx.log("info", "working")
+        await anyio.sleep(seconds)
+        return f"worked {seconds} s"
+
+    @server.tool()
+    async def hand_off(text: str, ctx: Context) -> str:
+        """Say "before", close this call's stream (SEP-1699: the client comes back with
+        `Last-Event-ID`; a no-op without `--resumable`), say "after", then return `text`."""
+        await ctx.log("info", "before")
+        await ctx.close_sse_stream()
+        await anyio.sleep(0.2)
+        await ctx.log("info", "after")
+        return text
+
     async def control_stats(request: Request) -> Response:
         return JSONResponse(stats.as_json())
 
@@ -345,7 +472,13 @@ def build_app(
     async def control_forget_clients(request: Request) -> Response:
         return JSONResponse({"forgotten": provider.forget_clients()})
 
-    app = server.streamable_http_app(host="127.0.0.1")
+    # The event store makes every SSE event carry an id and the stream resumable; 100 ms
+    # is the `retry` a client waits before it comes back.
+    app = server.streamable_http_app(
+        host="127.0.0.1",
+        event_store=MemoryEventStore() if resumable else None,
+        retry_interval=100 if resumable else None,
+    )
     app.router.routes += [
         Route("/_control/stats", control_stats, methods=["GET"]),
         Route("/_control/revoke-refresh", control_revoke_refresh, methods=["POST"]),
@@ -387,6 +520,8 @@ def main() -> None:
     parser.add_argument("--no-refresh", action="store_true", help="issue no refresh tokens")
     parser.add_argument("--scopes", default=f"mcp:read mcp:write {ADMIN_SCOPE}")
     parser.add_argument("--required-scopes", default="mcp:read")
+    parser.add_argument("--state", type=Path, help="keep sign-ins in this file across restarts")
+    parser.add_argument("--resumable", action="store_true", help="an SSE event store")
     args = parser.parse_args()
     app = build_app(
         port=args.port,
@@ -394,8 +529,13 @@ def main() -> None:
         issue_refresh=not args.no_refresh,
         scopes=args.scopes.split(),
         required_scopes=args.required_scopes.split(),
+        state=args.state,
+        resumable=args.resumable,
     )
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    # A stopped server must not wait for open SSE streams (a test stops it mid-call).
+    uvicorn.run(
+        app, host="127.0.0.1", port=args.port, log_level="warning", timeout_graceful_shutdown=1
+    )
 
 
 if __name__ == "__main__":
