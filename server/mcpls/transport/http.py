@@ -17,12 +17,13 @@ import os
 from collections.abc import AsyncIterator
 
 import httpx
-from httpx_sse import EventSource, ServerSentEvent
 
+from mcpls import wire
 from mcpls.errors import AuthRequired, ConnectionFailed, McplsError, ProtocolError, SessionExpired
 from mcpls.net import describe_http_error, read_capped, tls_context
 from mcpls.transport import LogSink, Message, ServerMessageHandler
 from mcpls.transport.router import Router
+from mcpls.transport.sse import Event, read_events
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ class HttpTransport:
     async def _post(
         self, message: Message, *, answered: asyncio.Future[Message] | None
     ) -> tuple[str | None, int]:
-        body = json.dumps(message, separators=(",", ":")).encode()
+        body = wire.dumps(message) or json.dumps(message, separators=(",", ":")).encode()
         headers = self._request_headers()
         headers["Content-Type"] = "application/json"
         had_session = self.session_id is not None
@@ -280,7 +281,7 @@ class HttpTransport:
             if not handed_off:
                 await response.aclose()
 
-    async def _drain(self, response: httpx.Response, rest: AsyncIterator[ServerSentEvent]) -> None:
+    async def _drain(self, response: httpx.Response, rest: AsyncIterator[Event]) -> None:
         """Read a request's stream to its end after its answer came, in the background.
 
         The server closes the stream right after the answer (it SHOULD); reading up to
@@ -301,7 +302,7 @@ class HttpTransport:
         except httpx.HTTPError as exc:
             raise ConnectionFailed(describe_http_error(exc, self.url)) from None
         try:
-            return json.loads(raw)
+            return wire.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ProtocolError(
                 f"{self.url} answered with malformed JSON: {_snippet(raw)!r}"
@@ -335,14 +336,14 @@ class HttpTransport:
         response: httpx.Response,
         retry_ms: int,
         answered: asyncio.Future[Message] | None = None,
-    ) -> tuple[str | None, int, AsyncIterator[ServerSentEvent] | None]:
+    ) -> tuple[str | None, int, AsyncIterator[Event] | None]:
         """Dispatch events until the stream ends or `answered` is resolved.
 
         Returns what a resumption needs (last event id, retry ms) and, when `answered`
         came before the end of the stream, the events still to read.
         """
         last_id: str | None = None
-        events = EventSource(response).aiter_sse()
+        events = read_events(response, MAX_MESSAGE_BYTES, self.url)
         try:
             async for event in events:
                 if event.retry is not None:
@@ -372,14 +373,17 @@ class HttpTransport:
             last_id, retry_ms, _ = await self._read_stream(response, retry_ms, answered)
             return last_id or last_event_id, retry_ms
 
-    def _dispatch_event(self, event: ServerSentEvent) -> None:
-        if event.event not in ("", "message") or not event.data.strip():
-            return  # priming events and other event types carry no JSON-RPC
+    def _dispatch_event(self, event: Event) -> None:
+        if event.event not in ("", "message"):
+            return  # other event types carry no JSON-RPC
+        text = event.data
+        if not text or text.isspace():
+            return  # priming events carry no JSON-RPC
         try:
-            data = json.loads(event.data)
+            data = wire.loads(text)
         except json.JSONDecodeError:
             raise ProtocolError(
-                f"{self.url} sent an event that is not JSON: {_snippet(event.data.encode())!r}"
+                f"{self.url} sent an event that is not JSON: {_snippet(text.encode())!r}"
             ) from None
         self._dispatch_json(data)
 
