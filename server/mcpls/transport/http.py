@@ -242,7 +242,7 @@ class HttpTransport:
     async def _post(
         self, message: Message, *, answered: asyncio.Future[Message] | None
     ) -> tuple[str | None, int]:
-        body = wire.dumps(message) or json.dumps(message, separators=(",", ":")).encode()
+        body = json.dumps(message, separators=(",", ":")).encode()
         headers = self._request_headers()
         headers["Content-Type"] = "application/json"
         had_session = self.session_id is not None
