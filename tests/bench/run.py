@@ -636,7 +636,22 @@ async def fig_latency(env: dict[str, str], url: str, runs: int, calls: int) -> l
         f"mcpls CPU per call (all threads, /proc): {cpu / (runs * calls) * 1e6:.0f} us "
         "(others' load on the machine moves it less than the latencies)"
     )
+    p50.notes.append(paired(results, "mcpls mcp/callTool over LSP", p50.baseline))
     return [p50, p99]
+
+
+def paired(results: dict[str, list[list[float]]], name: str, baseline: str) -> str:
+    """The ratio of `name`'s p50 to the baseline's within each run (they ran minutes
+    apart at most), its median, min and max: steadier than a ratio of medians when the
+    machine's load drifts between runs."""
+    ratios = sorted(
+        statistics.median(ours) / statistics.median(base)
+        for ours, base in zip(results[name], results[baseline], strict=True)
+    )
+    return (
+        f"{name} / {baseline}, run by run: median {statistics.median(ratios):.2f}x "
+        f"(min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x)"
+    )
 
 
 async def alternate(
@@ -694,6 +709,7 @@ async def fig_latency_oauth(env: dict[str, str], runs: int, calls: int) -> list[
         f"{runs} runs x {calls} sequential calls of `echo` on tests/peers/oauth/py_as_rs.py "
         "(the SDK's bearer middleware checks every call); value per run = its p50"
     )
+    p50.notes.append(paired(results, "mcpls mcp/callTool over LSP (signed in)", p50.baseline))
     return [p50, p99]
 
 
