@@ -8,13 +8,17 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Generator, Iterable
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import cattrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcParseError
-from pygls.io_ import StdoutWriter
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+    JsonRpcParseError,
+)
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import (
     JsonRPCNotification,
@@ -25,7 +29,7 @@ from pygls.protocol import (
 )
 from pygls.protocol.language_server import lsp_method
 
-from mcpls import __version__, config
+from mcpls import __version__, config, wire
 from mcpls.connection import Connection, NotConnected
 from mcpls.errors import InternalError, McplsError, RequestTimeout, quote
 from mcpls.hub import Hub, UnknownServer
@@ -78,10 +82,78 @@ def raw_converter() -> cattrs.Converter:
     return converter
 
 
+class FrameWriter:
+    """stdout for LSP frames (pygls's writer interface, and `write_frame`): a frame's
+    header and body pieces leave in one flush without being joined first (a copy)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+
+    def close(self) -> None:
+        """Close stdout."""
+        self._out.close()
+
+    def write(self, data: bytes) -> None:
+        """Write and flush one frame pygls made."""
+        self._out.write(data)
+        self._out.flush()
+
+    def write_frame(self, header: bytes, body: Iterable[bytes]) -> None:
+        """Write and flush one frame: a piece larger than the buffer is written as it is."""
+        self._out.write(header)
+        for piece in body:
+            self._out.write(piece)
+        self._out.flush()
+
+
+def _plain_message(data: object) -> dict[str, Any] | None:
+    """An `mcp/*` answer or notification as the JSON object pygls would write, when its
+    payload is JSON mcpls passes on (a tool result) or builds; None for the rest
+    (lsprotocol's types, errors), which pygls's converter writes."""
+    kind = type(data)
+    if kind is JsonRPCResponseMessage:
+        answer: JsonRPCResponseMessage = data  # type: ignore[assignment]
+        return {"id": answer.id, "jsonrpc": answer.jsonrpc, "result": answer.result}
+    if kind is JsonRPCNotification:
+        note: JsonRPCNotification = data  # type: ignore[assignment]
+        if isinstance(note.params, dict):
+            return {"method": note.method, "jsonrpc": note.jsonrpc, "params": note.params}
+    return None
+
+
 class McplsProtocol(LanguageServerProtocol):
-    """Announces `experimental.mcpls`; on `exit`, hands control back to `serve`."""
+    """Announces `experimental.mcpls`; on `exit`, hands control back to `serve`; writes
+    what it passes on without pygls's converter (issue 9)."""
 
     exit_requested: asyncio.Event | None = None
+
+    def _send_data(self, data: Any) -> None:
+        writer = self.writer
+        message = _plain_message(data) if isinstance(writer, FrameWriter) else None
+        if not isinstance(writer, FrameWriter) or message is None:
+            super()._send_data(data)
+            return
+        try:
+            body: Iterable[bytes]
+            small = wire.dumps(message)
+            if small is not None:
+                size, body = len(small), [small]
+            else:  # large (a big tool result), or values only json writes as json does
+                default = self._serialize_message
+                # ASCII pieces: their length in characters is their length in bytes.
+                size = sum(len(piece) for piece in wire.pieces(message, default))
+                body = (piece.encode("ascii") for piece in wire.pieces(message, default))
+            header = (
+                f"Content-Length: {size}\r\n"
+                f"Content-Type: {self.CONTENT_TYPE}; charset={self.CHARSET}\r\n\r\n"
+            ).encode()
+            writer.write_frame(header, body)
+        except BrokenPipeError:  # as pygls: the editor is gone
+            log.exception("could not write to the editor (broken pipe)")
+            raise
+        except Exception as error:
+            log.exception("could not write to the editor")
+            self._server._report_server_error(error, JsonRpcInternalError)
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(
@@ -455,7 +527,7 @@ async def _serve_io(server: McplsServer) -> int:
     protocol = server.protocol
     assert isinstance(protocol, McplsProtocol)
     protocol.exit_requested = asyncio.Event()
-    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+    server.protocol.set_writer(FrameWriter(sys.stdout.buffer))
 
     def deliver(body: bytes) -> None:
         # What pygls's own reader does with a body, and its errors reported the same way.

@@ -14,27 +14,16 @@ import contextlib
 import json
 import logging
 import os
-import re
 from collections.abc import AsyncIterator
 
 import httpx
-from httpx_sse import ServerSentEvent
 
-# The field rules of one event, without httpx-sse's unbounded line buffering (see
-# `_capped_events`). Not exported; pyproject pins httpx-sse <0.5, and
-# tests/unit/test_sse_events.py compares the result with its public EventSource.
-from httpx_sse._decoders import SSEDecoder
-
-from mcpls.errors import (
-    AuthRequired,
-    ConnectionFailed,
-    McplsError,
-    ProtocolError,
-    SessionExpired,
-)
-from mcpls.net import describe_http_error, read_capped, tls_context, too_large
+from mcpls import wire
+from mcpls.errors import AuthRequired, ConnectionFailed, McplsError, ProtocolError, SessionExpired
+from mcpls.net import describe_http_error, read_capped, tls_context
 from mcpls.transport import LogSink, Message, ServerMessageHandler
 from mcpls.transport.router import Router
+from mcpls.transport.sse import Event, read_events
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +34,6 @@ MAX_RESUMES = 5
 MAX_LISTEN_FAILURES = 5
 # The largest JSON answer read into memory (a tool result); an SSE event is bounded by it too.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-# An SSE line ends at CR, LF or CRLF (WHATWG `text/event-stream`).
-SSE_LINE_END = re.compile(rb"[\r\n]")
 # The session-ending DELETE is a courtesy: it never holds up a shutdown for long.
 DELETE_TIMEOUT_S = 2.0
 # How long the rest of an answered request's stream is read before its connection is
@@ -124,50 +111,6 @@ def new_client() -> httpx.AsyncClient:
         verify=tls_context(),
         transport=_transport(),
     )
-
-
-async def _capped_events(
-    response: httpx.Response, max_bytes: int, url: str
-) -> AsyncIterator[ServerSentEvent]:
-    """The events of an SSE body, none allowed to grow past `max_bytes` in memory.
-
-    httpx-sse buffers a line, and an event's data lines, for as long as the server sends
-    them: a 100 MB event (or one that never ends) would all be held. Here the raw bytes
-    of the event being read, finished lines and the unfinished one, are counted and the
-    stream is refused at the limit. The unfinished line is kept as the chunks it came in,
-    joined once it ends, so that growing it never copies it.
-    """
-    decoder = SSEDecoder()
-    parts: list[bytes] = []  # the unfinished line, as received
-    parts_bytes = 0
-    event_bytes = 0  # bytes of the finished lines of the event being read
-    after_cr = False  # the last chunk ended with CR: an LF starting this one is its pair
-    async for chunk in response.aiter_bytes():
-        start = 1 if after_cr and chunk[:1] == b"\n" else 0
-        after_cr = False
-        while (found := SSE_LINE_END.search(chunk, start)) is not None:
-            cut = end = found.start()
-            end += 1
-            if chunk[cut] == 0x0D:  # CR, or CRLF: one line end
-                if end == len(chunk):
-                    after_cr = True
-                elif chunk[end] == 0x0A:
-                    end += 1
-            raw = b"".join([*parts, chunk[start:cut]]) if parts else chunk[start:cut]
-            parts, parts_bytes = [], 0
-            event_bytes = event_bytes + len(raw) + end - cut if raw else 0
-            start = end
-            event = decoder.decode(raw.decode("utf-8", "replace"))
-            if event is not None:
-                yield event
-        if start < len(chunk):
-            parts.append(chunk[start:])
-            parts_bytes += len(chunk) - start
-        if event_bytes + parts_bytes > max_bytes:
-            parts.clear()  # not kept alive by the traceback until the next collection
-            raise too_large(url, max_bytes, "an event of ")
-    # At the end of the stream an unfinished event is discarded (WHATWG: dispatching
-    # needs the blank line), so a last line without its line end changes nothing.
 
 
 def _snippet(body: bytes) -> str:
@@ -354,7 +297,7 @@ class HttpTransport:
             if not handed_off:
                 await response.aclose()
 
-    async def _drain(self, response: httpx.Response, rest: AsyncIterator[ServerSentEvent]) -> None:
+    async def _drain(self, response: httpx.Response, rest: AsyncIterator[Event]) -> None:
         """Read a request's stream to its end after its answer came, in the background.
 
         The server closes the stream right after the answer (it SHOULD); reading up to
@@ -375,7 +318,7 @@ class HttpTransport:
         except httpx.HTTPError as exc:
             raise ConnectionFailed(describe_http_error(exc, self.url)) from None
         try:
-            return json.loads(raw)
+            return wire.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ProtocolError(
                 f"{self.url} answered with malformed JSON: {_snippet(raw)!r}"
@@ -409,14 +352,14 @@ class HttpTransport:
         response: httpx.Response,
         retry_ms: int,
         answered: asyncio.Future[Message] | None = None,
-    ) -> tuple[str | None, int, AsyncIterator[ServerSentEvent] | None]:
+    ) -> tuple[str | None, int, AsyncIterator[Event] | None]:
         """Dispatch events until the stream ends or `answered` is resolved.
 
         Returns what a resumption needs (last event id, retry ms) and, when `answered`
         came before the end of the stream, the events still to read.
         """
         last_id: str | None = None
-        events = _capped_events(response, MAX_MESSAGE_BYTES, self.url)
+        events = read_events(response, MAX_MESSAGE_BYTES, self.url)
         try:
             async for event in events:
                 if event.retry is not None:
@@ -446,14 +389,17 @@ class HttpTransport:
             last_id, retry_ms, _ = await self._read_stream(response, retry_ms, answered)
             return last_id or last_event_id, retry_ms
 
-    def _dispatch_event(self, event: ServerSentEvent) -> None:
-        if event.event not in ("", "message") or not event.data.strip():
-            return  # priming events and other event types carry no JSON-RPC
+    def _dispatch_event(self, event: Event) -> None:
+        if event.event not in ("", "message"):
+            return  # other event types carry no JSON-RPC
+        text = event.data
+        if not text or text.isspace():
+            return  # priming events carry no JSON-RPC
         try:
-            data = json.loads(event.data)
+            data = wire.loads(text)
         except json.JSONDecodeError:
             raise ProtocolError(
-                f"{self.url} sent an event that is not JSON: {_snippet(event.data.encode())!r}"
+                f"{self.url} sent an event that is not JSON: {_snippet(text.encode())!r}"
             ) from None
         self._dispatch_json(data)
 
