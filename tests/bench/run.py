@@ -17,7 +17,7 @@ min and max of the runs and the ratio to a baseline measured in the same run:
 5. scale: 100 configured servers (one local process, 100 endpoints): time to all
    `connected` against one, resident memory, `mcp/status` latency.
 6. refresh under load: 200 concurrent calls across a 401 and across a proactive refresh
-   (refresh.py), token requests counted.
+   (refresh.py), token requests counted; the same split between two mcpls sharing a store.
 7. idle cost: CPU used by mcpls in 60 s idle with 20 connected servers.
 
 A table on the terminal; results.json and one PNG per figure in tests/bench/results/.
@@ -738,7 +738,17 @@ async def fig_refresh(runs: int, calls: int) -> Figure:
         )
     for failure in result.failures():
         figure.notes.append(f"FAILED: {failure}")
-    figure.notes.append("two mcpls sharing one store: not measured here (see README)")
+    if result.shared is not None:
+        fresh, *expiries = result.shared
+        base = statistics.median(fresh.samples)
+        ratios = ", ".join(
+            f"{s.label.removeprefix('2 mcpls: ')} {statistics.median(s.samples) / base:.2f}x"
+            for s in expiries
+        )
+        figure.notes.append(
+            f"2 mcpls sharing one store, the calls split between them: ratios to their own "
+            f"fresh-token batches ({base * 1000:.0f} ms): {ratios}"
+        )
     return figure
 
 
