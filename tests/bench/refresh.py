@@ -13,7 +13,7 @@ signs in once to tests/peers/oauth/py_as_rs.py (the official SDK's AS + MCP serv
 (a) fresh: N concurrent calls of `echo` on a valid token; no token request is allowed.
 (b) expired on the server: `POST /_control/expire-access` (mcpls still thinks the token
     good, the server answers 401, mcpls refreshes once and retries), then N calls.
-(c) expired for mcpls: a second server issues 6 s tokens, which mcpls refreshes at half
+(c) expired for mcpls: a second server issues 10 s tokens, which mcpls refreshes at half
     their life; each batch waits until the token is due (a benchmark may wait on the
     clock: the wait is not timed), then sends N calls.
 (d) two mcpls processes (two editor windows) sharing one token store (files): the second
@@ -62,9 +62,11 @@ from peers.managed import (
 from peers.oauth.fixtures import wait_for_ok
 
 SERVER = "bench"
-# mcpls refreshes a token this short-lived at half its life (3 s): each batch waits until
-# the token is due, so that all its calls meet a token mcpls wants to replace.
-PROACTIVE_TTL_S = 6
+# mcpls refreshes a token this short-lived at half its life (5 s): each batch waits until
+# the token is due, so that all its calls meet a token mcpls wants to replace. A batch must
+# end before the token it got is due in turn: at 6 s (due after 3), a batch slowed to 4 s
+# by a loaded machine refreshed twice.
+PROACTIVE_TTL_S = 10
 START_TIMEOUT_S = 30.0
 SIGN_IN_TIMEOUT_S = 30.0
 BATCH_TIMEOUT_S = 120.0
