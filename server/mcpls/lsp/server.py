@@ -58,8 +58,9 @@ _LEVEL_RANK = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 MAX_ECHOED_NAME = 256
 # The cyclic garbage collector's young-generation threshold (Python's default: 700). Each
 # connection set-up allocates thousands of short-lived objects (httpx requests, h11 events,
-# asyncio handles): at 700, connecting 100 servers ran ~110 young and 2 full collections,
-# ~120 ms of CPU (issue 9, PROFILE.md); at 10,000, about 25 ms and no full collection.
+# asyncio handles): at 700, connecting 100 servers cost ~120 young collections and one
+# full one more than connecting one, ~120 ms of CPU (issue 9, PROFILE.md); at 10,000,
+# ~25 ms and no full one.
 GC_YOUNG_THRESHOLD = 10_000
 T = TypeVar("T")
 
