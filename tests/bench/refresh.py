@@ -13,13 +13,19 @@ signs in once to tests/peers/oauth/py_as_rs.py (the official SDK's AS + MCP serv
 (a) fresh: N concurrent calls of `echo` on a valid token; no token request is allowed.
 (b) expired on the server: `POST /_control/expire-access` (mcpls still thinks the token
     good, the server answers 401, mcpls refreshes once and retries), then N calls.
-(c) expired for mcpls: a second server issues 6 s tokens, which mcpls refreshes at half
+(c) expired for mcpls: a second server issues 10 s tokens, which mcpls refreshes at half
     their life; each batch waits until the token is due (a benchmark may wait on the
     clock: the wait is not timed), then sends N calls.
+(d) two mcpls processes (two editor windows) sharing one token store (files): the second
+    starts on the sign-in the first stored, and each batch is N calls split between the
+    two. Fresh, expired on the server (401) and expired for mcpls (proactive), as above:
+    across an expiry the processes must make one token request between them (the
+    cross-process lock, and the adoption of the token the other process got).
 
-Each batch is timed from the first request sent to the last answer received; (b) and (c)
-must each cause exactly one token request (a refresh_token grant), (a) none. The process
-exits with status 1, after printing every figure, if any batch did not.
+Each batch is timed from the first request sent to the last answer received; every batch
+across an expiry must cause exactly one token request (a refresh_token grant), a batch on
+a fresh token none. The process exits with status 1, after printing every figure, if any
+batch did not.
 """
 
 from __future__ import annotations
@@ -56,9 +62,11 @@ from peers.managed import (
 from peers.oauth.fixtures import wait_for_ok
 
 SERVER = "bench"
-# mcpls refreshes a token this short-lived at half its life (3 s): each batch waits until
-# the token is due, so that all its calls meet a token mcpls wants to replace.
-PROACTIVE_TTL_S = 6
+# mcpls refreshes a token this short-lived at half its life (5 s): each batch waits until
+# the token is due, so that all its calls meet a token mcpls wants to replace. A batch must
+# end before the token it got is due in turn: at 6 s (due after 3), a batch slowed to 4 s
+# by a loaded machine refreshed twice.
+PROACTIVE_TTL_S = 10
 START_TIMEOUT_S = 30.0
 SIGN_IN_TIMEOUT_S = 30.0
 BATCH_TIMEOUT_S = 120.0
@@ -237,13 +245,16 @@ async def sign_in(editor: Editor) -> None:
         raise BenchFailed(f"sign-in did not connect: {status}")
 
 
-async def batch(editor: Editor, calls: int, tag: str) -> float:
-    """`calls` concurrent `mcp/callTool`; seconds from the first sent to the last answered."""
+async def batch(editors: Editor | list[Editor], calls: int, tag: str) -> float:
+    """`calls` concurrent `mcp/callTool`, shared out among `editors` in turn; seconds from
+    the first sent to the last answered."""
+    windows = editors if isinstance(editors, list) else [editors]
 
     async def call(i: int) -> None:
         text = f"{tag}-{i}"
         params = {"server": SERVER, "name": "echo", "arguments": {"text": text}}
-        result = await send_request(editor.client, "mcp/callTool", params)
+        client = windows[i % len(windows)].client
+        result = await send_request(client, "mcp/callTool", params)
         if result.get("isError") or result["content"][0].get("text") != text:
             raise BenchFailed(f"call {i} answered {result}")
 
@@ -284,7 +295,12 @@ class Scenario:
 
 
 async def measured(
-    editor: Editor, peer: Peer, scenario: Scenario, calls: int, *, expire: bool = False
+    editor: Editor | list[Editor],
+    peer: Peer,
+    scenario: Scenario,
+    calls: int,
+    *,
+    expire: bool = False,
 ) -> None:
     before = await peer.token_requests()
     if expire:
@@ -298,20 +314,29 @@ async def run_on_server(
     env: dict[str, str],
     access_ttl: int,
     name: str,
-    body: Callable[[Editor, Peer], Awaitable[None]],
+    body: Callable[[list[Editor], Peer], Awaitable[None]],
+    *,
+    windows: int = 1,
 ) -> None:
-    """Start a peer and `mcpls serve`, sign in, run `body(editor, peer)`, stop both."""
+    """Start a peer and `windows` `mcpls serve` sharing one store; sign in with the first
+    (the others start on the stored sign-in); run `body(editors, peer)`; stop them all."""
     peer = start_peer(home / "peers", access_ttl)
-    editor: Editor | None = None
+    editors: list[Editor] = []
     try:
-        editor = await start_editor(peer.mcp_url, env, home / f"mcpls-{name}.log")
-        await sign_in(editor)
-        await body(editor, peer)
+        editors.append(await start_editor(peer.mcp_url, env, home / f"mcpls-{name}.log"))
+        await sign_in(editors[0])
+        for window in range(1, windows):
+            log_file = home / f"mcpls-{name}-{window}.log"
+            editors.append(await start_editor(peer.mcp_url, env, log_file))
+            state = await editors[-1].wait_for_state("connected", "authRequired", "error")
+            if state != "connected":
+                raise BenchFailed(f"window {window + 1} did not use the stored sign-in: {state}")
+        await body(editors, peer)
     except Exception:
         dump_logs(peer, home, name)
         raise
     finally:
-        if editor is not None:
+        for editor in editors:
             await stop_editor(editor)
         peer.process.stop()
 
@@ -319,14 +344,14 @@ async def run_on_server(
 def dump_logs(peer: Peer, home: Path, name: str) -> None:
     """What the peer and mcpls said, for a run that went wrong."""
     print(peer.process.output()[-3000:], file=sys.stderr)
-    for log in sorted(home.glob(f"mcpls-{name}.*")):
+    for log in sorted(home.glob(f"mcpls-{name}[.-]*")):
         print(f"[{log.name}]\n{log.read_text(errors='replace')[-3000:]}", file=sys.stderr)
 
 
 def line(label: str, samples: list[float], base: float) -> str:
     median = statistics.median(samples)
     return (
-        f"  {label:<34} median {median * 1000:8.2f} ms   p90 "
+        f"  {label:<38} median {median * 1000:8.2f} ms   p90 "
         f"{statistics.quantiles(samples, n=10)[-1] * 1000:8.2f} ms   ratio {median / base:5.2f}x"
     )
 
@@ -336,37 +361,54 @@ class RefreshResult:
     fresh: Scenario
     expired: Scenario
     proactive: Scenario
+    # Two mcpls processes sharing the store (None: not measured).
+    shared: tuple[Scenario, Scenario, Scenario] | None = None
 
     @property
-    def scenarios(self) -> tuple[Scenario, Scenario, Scenario]:
-        return self.fresh, self.expired, self.proactive
+    def scenarios(self) -> tuple[Scenario, ...]:
+        return (self.fresh, self.expired, self.proactive, *(self.shared or ()))
 
     def failures(self) -> list[str]:
         return [f for s in self.scenarios for f in s.failures()]
 
 
-async def measure(runs: int, calls: int) -> RefreshResult:
-    """`calls` concurrent calls on a fresh token, across a 401, across a proactive refresh."""
+async def measure(runs: int, calls: int, *, two_processes: bool = True) -> RefreshResult:
+    """`calls` concurrent calls on a fresh token, across a 401, across a proactive refresh;
+    with `two_processes`, the same split between two mcpls sharing one store."""
     result = RefreshResult(
         Scenario("fresh token", refreshes=0),
         Scenario("expired on the server (401)", refreshes=1),
         Scenario("expired for mcpls (proactive)", refreshes=1),
     )
+    if two_processes:
+        result.shared = (
+            Scenario("2 mcpls: fresh token", refreshes=0),
+            Scenario("2 mcpls: expired on the server (401)", refreshes=1),
+            Scenario("2 mcpls: expired for mcpls (proactive)", refreshes=1),
+        )
 
-    async def server_expiry(editor: Editor, peer: Peer) -> None:
-        await batch(editor, calls, "warm-up")
-        # Interleaved, so that machine noise falls on both alike. A refresh leaves a token
-        # good for an hour, so each fresh batch really starts from a fresh token.
-        for _ in range(runs):
-            await measured(editor, peer, result.fresh, calls)
-            await measured(editor, peer, result.expired, calls, expire=True)
+    def server_expiry(
+        fresh: Scenario, expired: Scenario
+    ) -> Callable[[list[Editor], Peer], Awaitable[None]]:
+        async def body(editors: list[Editor], peer: Peer) -> None:
+            await batch(editors, calls, "warm-up")
+            # Interleaved, so that machine noise falls on both alike. A refresh leaves a
+            # token good for an hour, so each fresh batch really starts from a fresh token.
+            for _ in range(runs):
+                await measured(editors, peer, fresh, calls)
+                await measured(editors, peer, expired, calls, expire=True)
 
-    async def client_expiry(editor: Editor, peer: Peer) -> None:
-        await batch(editor, calls, "warm-up")
-        for _ in range(runs):
-            # Past half the token's life (plus a margin): mcpls now refreshes before use.
-            await asyncio.sleep(PROACTIVE_TTL_S / 2 + 0.3)
-            await measured(editor, peer, result.proactive, calls)
+        return body
+
+    def client_expiry(proactive: Scenario) -> Callable[[list[Editor], Peer], Awaitable[None]]:
+        async def body(editors: list[Editor], peer: Peer) -> None:
+            await batch(editors, calls, "warm-up")
+            for _ in range(runs):
+                # Past half the token's life (plus a margin): mcpls now refreshes before use.
+                await asyncio.sleep(PROACTIVE_TTL_S / 2 + 0.3)
+                await measured(editors, peer, proactive, calls)
+
+        return body
 
     with tempfile.TemporaryDirectory(prefix="mcpls-bench-refresh-") as tmp:
         home = Path(tmp)
@@ -376,8 +418,31 @@ async def measure(runs: int, calls: int) -> RefreshResult:
             "XDG_DATA_HOME": str(home / "data"),
             "XDG_STATE_HOME": str(home / "state"),
         }
-        await run_on_server(home, env, 3600, "ttl3600", server_expiry)
-        await run_on_server(home, env, PROACTIVE_TTL_S, f"ttl{PROACTIVE_TTL_S}", client_expiry)
+        await run_on_server(home, env, 3600, "ttl3600", server_expiry(result.fresh, result.expired))
+        await run_on_server(
+            home, env, PROACTIVE_TTL_S, f"ttl{PROACTIVE_TTL_S}", client_expiry(result.proactive)
+        )
+        if result.shared is not None:
+            fresh, expired, proactive = result.shared
+            # A store of their own: the one-window runs above signed in to other peers.
+            shared_home = home / "shared"
+            shared_env = {
+                **env,
+                "XDG_CONFIG_HOME": str(shared_home / "config"),
+                "XDG_DATA_HOME": str(shared_home / "data"),
+                "XDG_STATE_HOME": str(shared_home / "state"),
+            }
+            await run_on_server(
+                home, shared_env, 3600, "two-ttl3600", server_expiry(fresh, expired), windows=2
+            )
+            await run_on_server(
+                home,
+                shared_env,
+                PROACTIVE_TTL_S,
+                f"two-ttl{PROACTIVE_TTL_S}",
+                client_expiry(proactive),
+                windows=2,
+            )
     return result
 
 
@@ -385,18 +450,28 @@ async def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument(
+        "--one-process", action="store_true", help="skip the two mcpls sharing one store"
+    )
     args = parser.parse_args()
     runs, calls = max(args.runs, 2), args.calls
-    print(f"{calls} concurrent mcp/callTool (echo), {runs} runs each, one mcpls per server")
-    result = await measure(runs, calls)
-    fresh, expired, proactive = result.scenarios
-    base = statistics.median(fresh.samples)
-    print(line("fresh token (baseline)", fresh.samples, base))
-    print(line("expired on the server (401)", expired.samples, base))
-    print(line(f"expired for mcpls (ttl {PROACTIVE_TTL_S} s)", proactive.samples, base))
+    print(f"{calls} concurrent mcp/callTool (echo), {runs} runs each")
+    result = await measure(runs, calls, two_processes=not args.one_process)
+    base = statistics.median(result.fresh.samples)
+    print("one mcpls; ratios to its fresh-token batches")
+    print(line("fresh token (baseline)", result.fresh.samples, base))
+    print(line("expired on the server (401)", result.expired.samples, base))
+    print(line(f"expired for mcpls (ttl {PROACTIVE_TTL_S} s)", result.proactive.samples, base))
+    if result.shared is not None:
+        fresh, expired, proactive = result.shared
+        shared_base = statistics.median(fresh.samples)
+        print("two mcpls sharing one store, the calls split between them; ratios to their fresh")
+        print(line("2 mcpls: fresh token (baseline)", fresh.samples, shared_base))
+        print(line("2 mcpls: expired on the server", expired.samples, shared_base))
+        print(line(f"2 mcpls: expired (ttl {PROACTIVE_TTL_S} s)", proactive.samples, shared_base))
     print("refresh_token grants per batch (must be 1; fresh must be 0)")
     for scenario in result.scenarios:
-        print(f"  {scenario.label:<34} {scenario.refresh_counts()}")
+        print(f"  {scenario.label:<40} {scenario.refresh_counts()}")
     failures = result.failures()
     if failures:
         print("FAIL: not exactly one token request per batch across an expiry", file=sys.stderr)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 
 import httpx
 
+from mcpls.auth.bearer import MAX_IN_FLIGHT
 from mcpls.auth.metadata import AuthServer
 from mcpls.auth.session import OAuthSession
 from mcpls.auth.tokens import expiring
@@ -101,3 +104,25 @@ def test_short_lived_tokens_refresh_at_half_life_not_on_every_use() -> None:
 def test_unknown_issue_time_or_expiry() -> None:
     assert expiring(token(20, obtained=None), now=1000.0)  # old entries: the 30 s rule
     assert not expiring(token(None), now=10**10)  # no expires_in: used until refused
+
+
+async def test_a_request_beyond_the_pool_takes_its_token_when_one_is_answered() -> None:
+    # Else it would wait in the connection pool with its header set, and go out with a
+    # token the server may have refused meanwhile (200 calls across an expiry, issue 9).
+    session = await session_with_token()
+    flows = [
+        session.auth.async_auth_flow(httpx.Request("POST", SERVER))
+        for _ in range(MAX_IN_FLIGHT + 1)
+    ]
+    for flow in flows[:-1]:
+        assert (await flow.__anext__()).headers["Authorization"] == "Bearer secret-access"
+    last = asyncio.ensure_future(flows[-1].__anext__())
+    for _ in range(5):  # let it run as far as it can
+        await asyncio.sleep(0)
+    assert not last.done()
+    answered = flows[0]
+    with contextlib.suppress(StopAsyncIteration):
+        await answered.asend(httpx.Response(200, request=httpx.Request("POST", SERVER)))
+    assert (await last).headers["Authorization"] == "Bearer secret-access"
+    for flow in flows:
+        await flow.aclose()

@@ -71,23 +71,33 @@ class OAuthSession:
         self.policy = policy
         self.store = store
         self.log = log
-        self.http = http or httpx.AsyncClient(
-            timeout=30.0, follow_redirects=False, verify=tls_context()
-        )
+        # Made on first use: most servers never need it after their first sign-in (a
+        # refresh every hour at most), and making one per server costs ~0.5 ms (httpx reads
+        # the proxy variables of the environment) at every start (issue 9, 100 servers).
+        self._http = http
         self.tokens = TokenManager(
             name=config.name,
             resource=canonical_resource(config.url),
             store=store,
-            http=self.http,
+            http=lambda: self.http,
             registration_for=self._registration_for,
             log=log,
             clock=clock,
         )
         self.auth = BearerAuth(self.tokens, config.url)
-        self.signin = SignIn(config, policy, store, self.tokens, self.http, log)
+        self.signin = SignIn(config, policy, store, self.tokens, lambda: self.http, log)
         self.required_scopes: tuple[str, ...] = ()
         self.last_challenge: BearerChallenge | None = None
         self._challenged = False
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client for the authorization server: discovery, registration, tokens."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=30.0, follow_redirects=False, verify=tls_context()
+            )
+        return self._http
 
     @property
     def in_use(self) -> bool:
@@ -232,4 +242,5 @@ class OAuthSession:
             self.log("warning", f"could not revoke the tokens: {exc.message}")
 
     async def close(self) -> None:
-        await self.http.aclose()
+        if self._http is not None:
+            await self._http.aclose()

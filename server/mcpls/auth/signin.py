@@ -97,7 +97,7 @@ class SignIn:
         policy: AuthPolicy,
         store: Store,
         tokens: TokenManager,
-        http: httpx.AsyncClient,
+        http: Callable[[], httpx.AsyncClient],
         log: Callable[[str, str], None],
     ) -> None:
         assert config.url is not None
@@ -105,9 +105,14 @@ class SignIn:
         self.policy = policy
         self.store = store
         self.tokens = tokens
-        self.http = http
+        self._http = http
         self.log = log
         self.pending: CallbackListener | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client for the authorization server (made on first use)."""
+        return self._http()
 
     def default_redirect_port(self) -> int:
         return self.config.oauth.callback_port or stable_callback_port(self.tokens.resource)

@@ -103,7 +103,7 @@ class TokenManager:
         name: str,
         resource: str,
         store: Store,
-        http: httpx.AsyncClient,
+        http: Callable[[], httpx.AsyncClient],
         registration_for: RegistrationFor,
         log: Log,
         clock: Callable[[], float] = time.time,
@@ -113,7 +113,7 @@ class TokenManager:
         self.clock = clock
         self.resource = resource
         self.store = store
-        self.http = http
+        self._http = http
         self._registration_for = registration_for
         self.log = log
         self.auth_server: AuthServer | None = None
@@ -131,6 +131,11 @@ class TokenManager:
         self._unsaved_over: str | None = None
         # Told when the stored sign-in changes (refresh, login, adoption), to push the status.
         self.on_change: Callable[[], None] = lambda: None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client for the authorization server (made on first use)."""
+        return self._http()
 
     def _state_name(self) -> str:
         return f"auth-server|{self.resource}"
