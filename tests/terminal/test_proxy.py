@@ -20,7 +20,8 @@ from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
-from e2e.conftest import assert_no_leak, start_editor, stored_secrets
+import secret_scan
+from e2e.conftest import start_editor
 from lsp_client import stop
 from peers.managed import HttpPeer
 from peers.oauth.browser import approve_device_in_browser
@@ -80,6 +81,7 @@ async def stdio_session(
 
     async def logged(params: types.LoggingMessageNotificationParams) -> None:
         LOGGED.append(str(params.data))
+        secret_scan.observe("notifications/message through the proxy", str(params.data))
 
     params = StdioServerParameters(command=command, args=args, env=env)
     with stderr.open("w") as errlog:
@@ -116,11 +118,6 @@ def text_of(result: types.CallToolResult) -> str:
     return content.text
 
 
-def assert_no_secret(*texts: str) -> None:
-    leaked = sum(1 for secret in stored_secrets() for text in texts if secret in text)
-    assert not leaked, f"{leaked} secret(s) reached the proxy's output (not shown here)"
-
-
 async def test_session_with_sign_in_and_refresh_in_the_middle(
     py_oauth_server: PyOAuthServer, tmp_path: Path
 ) -> None:
@@ -143,7 +140,6 @@ async def test_session_with_sign_in_and_refresh_in_the_middle(
     assert stats["token_requests"] == {"authorization_code": 1, "refresh_token": 1}
     log = stderr.read_text()
     assert "sign in to svc in your browser: http://127.0.0.1:" in log
-    assert_no_secret(log)
 
 
 async def test_elicitation_notifications_and_session_expiry(
@@ -226,7 +222,7 @@ async def test_uses_the_sign_in_of_a_running_mcpls_serve(
         assert status["state"] == "connected"
 
         write_user_file({"svc": py_oauth_server.mcp_url})
-        opener, stderr = proxy(tmp_path, "svc")  # no --login: the stored sign-in is used
+        opener, _ = proxy(tmp_path, "svc")  # no --login: the stored sign-in is used
         async with opener() as session:
             await session.initialize()
             assert text_of(await session.call_tool("echo", {"text": "shared"})) == "shared"
@@ -243,8 +239,6 @@ async def test_uses_the_sign_in_of_a_running_mcpls_serve(
     stats = await py_oauth_server.stats()
     assert stats["authorizations"] == 1
     assert stats["token_requests"].get("refresh_token") == 1
-    assert_no_leak(editor)
-    assert_no_secret(stderr.read_text())
 
 
 # -- side by side with mcp-remote -------------------------------------------------------------
@@ -400,4 +394,3 @@ async def test_login_over_ssh_signs_in_with_the_device_grant(
         await session.initialize()
         assert text_of(await session.call_tool("echo", {"text": "via a code"})) == "via a code"
     assert "in your browser" not in stderr.read_text()
-    assert_no_secret(stderr.read_text())

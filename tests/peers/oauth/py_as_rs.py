@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -49,6 +51,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcpls.demo.oauth import DemoProvider
+
+# Run as a script, only this file's folder is on sys.path: tests/ too, for the secret ledger.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from peers import ledger
 
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
@@ -395,7 +401,12 @@ def main() -> None:
         scopes=args.scopes.split(),
         required_scopes=args.required_scopes.split(),
     )
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(
+        ledger.wrap(app, f"py_as_rs.py:{args.port}"),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":
