@@ -267,22 +267,35 @@ async def test_paste_back_when_no_loopback_callback_is_reachable(
     assert (await login)["state"] == "connected"
 
 
+def kinds_recorded_by(ledger: Path, script: str) -> set[str]:
+    """What the secret scan learned from one peer (kinds only: a failing assert prints no
+    value)."""
+    return {s.kind for s in read_ledger(ledger) if s.peer.startswith(script)}
+
+
 async def test_typescript_sdk_demo_authorization_server(
-    editor_factory: Factory, ts_oauth_server: Any
+    editor_factory: Factory, ts_oauth_server: Any, secret_ledger: Path
 ) -> None:
     editor = await signed_in_editor(editor_factory, ts_oauth_server.mcp_url)
     tools = await editor.request("mcp/listTools", {"server": "svc"})
     assert tools["tools"]
+    # The Node preload (tests/peers/ledger.cjs) told the secret scan what to look for.
+    recorded = kinds_recorded_by(secret_ledger, "simpleStreamableHttp.js")
+    assert {"access token", "authorization code", "PKCE code verifier"} <= recorded
+    assert "MCP session id" in recorded
 
 
 async def test_oidc_provider_with_login_and_consent(
-    editor_factory: Factory, oidc_provider: Any
+    editor_factory: Factory, oidc_provider: Any, secret_ledger: Path
 ) -> None:
     editor = await signed_in_editor(editor_factory, oidc_provider.mcp_url)
     status = editor.latest("svc")
     assert status["auth"]["issuer"] == oidc_provider.issuer
     tools = await editor.request("mcp/listTools", {"server": "svc"})
     assert tools["tools"]
+    recorded = kinds_recorded_by(secret_ledger, "provider.mjs")
+    assert {"access token", "refresh token", "authorization code"} <= recorded
+    assert "PKCE code verifier" in recorded
 
 
 async def test_no_secret_reaches_errors_or_the_debug_log(
