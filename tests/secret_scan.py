@@ -7,8 +7,9 @@ code verifier, device code and MCP session id they issue or receive; the token f
 stored under the test's data dir are added to it. When the test ends (after its fixtures
 stopped every process), one pass per text looks for any of them in:
 
-- mcpls's logs and output files: every `*.log`, `*.stderr`, `*.stdout` under the test's
-  tmp_path (`mcpls serve --log-file`, `mcpls proxy`'s stderr) and mcpls's state dir,
+- mcpls's logs and output files: every `*.log`, `*.stderr`, `*.stdout`, `stderr.txt`
+  under the test's tmp_path (`mcpls serve --log-file`, `mcpls proxy`'s stderr, the
+  conformance adapter's stderr) and mcpls's state dir,
   except the peers' own logs (tmp_path/peers/), where secrets legitimately live;
 - what the harnesses saw and registered with `watch` or `observe`: the editor's log
   messages, statuses, messages, prompts, opened documents and JSON-RPC error messages
@@ -25,6 +26,8 @@ not scanned.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import time
 from collections import Counter
@@ -41,8 +44,10 @@ from peers.managed import PEER_SECTION
 
 # What a harness hands over: (where, text) pairs, read when the test ends.
 Texts = Iterable[tuple[str, str]]
-# Files mcpls writes its log or output to (by --log-file or a test's redirection).
+# Files mcpls writes its log or output to (by --log-file or a test's redirection; the
+# conformance suite keeps the adapter's stderr, mcpls's messages, in stderr.txt).
 OUTPUT_SUFFIXES = (".log", ".stderr", ".stdout")
+OUTPUT_NAMES = ("stderr.txt",)
 # The peers' own output, under tmp_path (tests/peers/managed.py, tests/peers/oauth/).
 PEER_LOGS = "peers"
 # Fields of mcpls's token files that hold a secret.
@@ -54,6 +59,10 @@ STORED_FIELDS = {
 }
 # Characters of text shown on each side of a leak.
 CONTEXT = 40
+# `MCPLS_SECRET_SCAN_DEBUG=1`: a leak hunt. mcpls logs at debug level, in the test process
+# (its records scanned) and in the editors' `mcpls serve` (tests/e2e/conftest.py). Off by
+# default: debug logs make the suite slower and its failure reports longer.
+DEBUG_HUNT = os.environ.get("MCPLS_SECRET_SCAN_DEBUG") == "1"
 
 
 @dataclass(frozen=True)
@@ -195,7 +204,8 @@ class TestScan:
     def output_files(self) -> Iterator[Path]:
         peers = self.root / PEER_LOGS
         for path in sorted(self.root.rglob("*")):
-            if path.suffix in OUTPUT_SUFFIXES and peers not in path.parents and path.is_file():
+            output = path.suffix in OUTPUT_SUFFIXES or path.name in OUTPUT_NAMES
+            if output and peers not in path.parents and path.is_file():
                 yield path
         state = self.xdg / "state" / "mcpls"
         if state.is_dir():
@@ -214,6 +224,21 @@ class TestScan:
 
 
 _current: TestScan | None = None
+
+
+class _Records(logging.Handler):
+    """Keeps the formatted records of mcpls's loggers in the test process (leak hunt)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def texts(self) -> list[tuple[str, str]]:
+        return [("mcpls's debug log in the test process", "\n".join(self.lines))]
 
 
 def watch(supplier: Callable[[], Texts]) -> None:
@@ -258,8 +283,21 @@ def secret_ledger(
 
     monkeypatch.setattr(McplsError, "__init__", observing)
     _current = scan
-    yield scan.ledger
-    _current = None
+    if not DEBUG_HUNT:
+        yield scan.ledger
+        _current = None
+        return
+    records, logger = _Records(), logging.getLogger("mcpls")
+    level = logger.level
+    logger.addHandler(records)
+    logger.setLevel(logging.DEBUG)
+    watch(records.texts)
+    try:
+        yield scan.ledger
+    finally:
+        logger.removeHandler(records)
+        logger.setLevel(level)
+        _current = None
 
 
 def _mask_report(report: pytest.TestReport, scanner: Scanner) -> list[Leak]:

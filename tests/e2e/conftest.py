@@ -241,7 +241,7 @@ async def editor_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     async def factory(
         initialization_options: dict[str, Any] | None = None, **kwargs: Any
     ) -> Editor:
-        kwargs.setdefault("log_level", "info")
+        kwargs.setdefault("log_level", "debug" if secret_scan.DEBUG_HUNT else "info")
         kwargs.setdefault("log_file", tmp_path / f"mcpls-{len(editors)}.log")
         editor = await start_editor(initialization_options, **kwargs)
         editors.append(editor)
