@@ -21,6 +21,10 @@ A leak fails the test (an error at teardown) naming the kind, the peer, the plac
 offset, with the value masked; a failure report or captured output that carried one is
 masked before pytest prints it. The token store and the peers' logs are the only places
 not scanned.
+
+Not yet enforced for tests/clients: their files hold the editors' own verbose traces
+(VS Code's output channel traces every LSP message), which nobody has run under the scan;
+they keep their own scans of what mcpls stored until they are.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ STORED_FIELDS = {
     "id_token": "id token",
     "client_secret": "client secret",
 }
+# Tests whose scan is not enforced yet (see the module docstring).
+UNSCANNED = ("tests/clients/",)
 # Characters of text shown on each side of a leak.
 CONTEXT = 40
 # `MCPLS_SECRET_SCAN_DEBUG=1`: a leak hunt. mcpls logs at debug level, in the test process
@@ -322,6 +328,8 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     scan = item.stash.get(SCAN_KEY, None)
+    if item.nodeid.startswith(UNSCANNED):
+        return report
     if scan is not None and report.when == "teardown":
         scan_test(scan, report)
     elif scan is not None and report.failed:  # masked before pytest prints it
