@@ -9,8 +9,9 @@ stopped every process), one pass per text looks for any of them in:
 
 - mcpls's logs and output files: every `*.log`, `*.stderr`, `*.stdout`, `stderr.txt`
   under the test's tmp_path (`mcpls serve --log-file`, `mcpls proxy`'s stderr, the
-  conformance adapter's stderr) and mcpls's state dir,
-  except the peers' own logs (tmp_path/peers/), where secrets legitimately live;
+  conformance adapter's stderr) and mcpls's state dir, except the peers' own logs
+  (tmp_path/peers/, where secrets legitimately live; mcp-remote's, the client mcpls proxy
+  is compared with, too);
 - what the harnesses saw and registered with `watch` or `observe`: the editor's log
   messages, statuses, messages, prompts, opened documents and JSON-RPC error messages
   (tests/e2e/conftest.py), the terminal commands' stdout and stderr (tests/terminal);

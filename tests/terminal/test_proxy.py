@@ -23,7 +23,7 @@ from mcp.shared.exceptions import MCPError
 import secret_scan
 from e2e.conftest import start_editor
 from lsp_client import stop
-from peers.managed import HttpPeer
+from peers.managed import PEER_SECTION, HttpPeer
 from peers.oauth.browser import approve_device_in_browser
 from peers.oauth.fixtures import OidcPeers, PyOAuthServer
 
@@ -260,7 +260,11 @@ def mcp_remote(
         "BROWSER": browser or browser_command(tmp_path),
         "PATH": f"{NODE_BIN.parent}:{os.environ['PATH']}",
     }
-    stderr = tmp_path / f"mcp-remote-{len(list(tmp_path.glob('mcp-remote-*.stderr')))}.stderr"
+    # Beside the peers' logs: mcp-remote's output is not mcpls's, the secret scan skips it
+    # (it prints the session id it re-establishes).
+    logs = tmp_path / "peers"
+    logs.mkdir(exist_ok=True)
+    stderr = logs / f"mcp-remote-{len(list(logs.glob('mcp-remote-*.stderr')))}.stderr"
     argv = [str(MCP_REMOTE), url, "--host", "127.0.0.1", "--transport", "http-only", *options]
     return lambda: stdio_session(str(NODE_BIN), argv, env, stderr), stderr
 
@@ -316,7 +320,7 @@ async def expiry_session_script(session: ClientSession, server: HttpPeer) -> lis
 
 
 async def test_side_by_side_with_mcp_remote_session_expiry(
-    py_mcp_server: HttpPeer, tmp_path: Path
+    py_mcp_server: HttpPeer, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     opener, _ = proxy(tmp_path, py_mcp_server.url)
     async with opener() as session:
@@ -325,7 +329,8 @@ async def test_side_by_side_with_mcp_remote_session_expiry(
     async with opener() as session:
         remote_saw = await expiry_session_script(session, py_mcp_server)
     print(mcpls_saw, remote_saw)
-    print(theirs.read_text())
+    # Shown if the test fails, as a peer's output (not scanned: see mcp_remote()).
+    request.node.add_report_section("call", f"{PEER_SECTION} mcp-remote", theirs.read_text())
     assert mcpls_saw == remote_saw
 
 
