@@ -31,6 +31,7 @@ from peers.managed import (  # noqa: E402
     HOST,
     HttpPeer,
     ManagedProcess,
+    attach_output,
     free_port,
     missing_node_tools,
     on_free_ports,
@@ -39,7 +40,8 @@ from peers.managed import (  # noqa: E402
 )
 
 # The OAuth peers (authorization servers, a test browser) are a plugin of their own.
-pytest_plugins = ["peers.oauth.fixtures"]
+# The secret scan of every test (tests/secret_scan.py) is one too.
+pytest_plugins = ["peers.oauth.fixtures", "secret_scan"]
 
 SpawnPeer = Callable[..., ManagedProcess]
 
@@ -61,12 +63,12 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def spawn_peer(tmp_path: Path) -> Iterator[SpawnPeer]:
+def spawn_peer(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SpawnPeer]:
     """Start a peer process; all of them are stopped when the test ends.
 
     `spawn_peer(name, argv, port=None, env=None)`: with `port`, returns once the
-    process listens there. Output goes to tmp_path/peers/ and is printed at teardown,
-    which pytest shows only for a failed test.
+    process listens there. Output goes to tmp_path/peers/ and is attached to the report
+    at teardown (pytest shows it only for a failed test; the secret scan skips it).
     """
     started: list[ManagedProcess] = []
 
@@ -84,8 +86,7 @@ def spawn_peer(tmp_path: Path) -> Iterator[SpawnPeer]:
 
     yield spawn
     for process in reversed(started):
-        process.stop()
-        print(process.output())
+        attach_output(request.node, process)
 
 
 def start_python_http_peer(spawn_peer: SpawnPeer, name: str, script: str, *args: str) -> HttpPeer:

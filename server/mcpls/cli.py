@@ -38,6 +38,9 @@ def _setup_logging(level: str, log_file: str | None) -> None:
     # pygls logs every message body, and the editor's initialization options (which may
     # hold a client secret from the settings), at info level: never let it print them.
     logging.getLogger("pygls").setLevel(max(root.level, logging.WARNING))
+    # httpcore's debug trace prints every response's headers, Mcp-Session-Id and Set-Cookie
+    # among them; httpx's own info line (method, URL, status) is what a debug log needs.
+    logging.getLogger("httpcore").setLevel(max(root.level, logging.INFO))
     handler.addFilter(_ExpectedRpcErrors())
 
 

@@ -4,11 +4,15 @@ mcpls, one scenario per test, through the adapter in client.py (a scripted edito
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from peers.ledger import LEDGER_ENV
+from peers.managed import LEDGER_PRELOAD
 
 REPO = Path(__file__).resolve().parents[2]
 CONFORMANCE = REPO / ".tools" / "node_modules" / ".bin" / "conformance"
@@ -48,6 +52,10 @@ def run_scenario(scenario: str, out: Path) -> tuple[int, str, list[dict[str, obj
     if not CONFORMANCE.exists():
         pytest.fail("the conformance suite is not installed: run ./tests/run, which installs it")
     env = {"PATH": f"{NODE_BIN}:/usr/bin:/bin", "HOME": str(out)}
+    # The suite's servers record what they issue and receive for the secret scan, which
+    # reads the adapter's stderr.txt (mcpls's log messages and statuses).
+    env["NODE_OPTIONS"] = f"--require {LEDGER_PRELOAD}"
+    env[LEDGER_ENV] = os.environ[LEDGER_ENV]
     process = subprocess.run(
         [
             str(CONFORMANCE),

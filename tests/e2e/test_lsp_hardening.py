@@ -16,6 +16,7 @@ from pygls.exceptions import JsonRpcException
 from lsp_client import error_data
 from peers.managed import free_port
 from peers.oauth.browser import authorize_in_browser
+from secret_scan import plant
 
 Factory = Callable[..., Any]
 # Needs form-encoding before Basic (RFC 6749 §2.3.1): "+", "/", "=", "%", a space and a
@@ -109,7 +110,7 @@ async def test_a_confidential_client_on_a_strict_server(
     client, oauth = confidential_client(method)
     peers = oidc_provider_factory(static_clients=[client], access_ttl=6)
     editor = await editor_factory(settings(svc={"url": peers.mcp_url, "oauth": oauth}))
-    editor.secrets.add(AWKWARD_SECRET)  # the leak scan looks for it too
+    plant("client secret", AWKWARD_SECRET)  # the leak scan looks for it too
     editor.browse = browser
     await sign_in(editor, "svc")
     await until_due(editor, "svc", lead=2.5)
@@ -132,7 +133,7 @@ async def test_configured_credentials_never_go_to_another_authorization_server(
             other={"url": py_oauth_server.mcp_url, "oauth": oauth},
         )
     )
-    editor.secrets.add(AWKWARD_SECRET)
+    plant("client secret", AWKWARD_SECRET)
     editor.browse = browser
     await sign_in(editor, "good")
     await editor.wait_for_state("other", "authRequired")

@@ -52,7 +52,7 @@ import argparse
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from mcp_types import LATEST_PROTOCOL_VERSION
@@ -61,6 +61,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+if TYPE_CHECKING:  # mypy knows tests/ as the root: this file is `peers.<name>` to it
+    from peers import ledger
+else:  # run as a script, tests/peers/ is on sys.path
+    import ledger
 
 ALL_METHODS = ["GET", "POST", "DELETE"]
 
@@ -478,8 +483,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="mcpls test peer: hostile HTTP responses")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    app = ledger.wrap(build(), f"hostile_http.py:{args.port}")
     uvicorn.run(
-        build(), host="127.0.0.1", port=args.port, log_level="warning", timeout_graceful_shutdown=1
+        app, host="127.0.0.1", port=args.port, log_level="warning", timeout_graceful_shutdown=1
     )
 
 

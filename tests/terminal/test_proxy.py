@@ -20,9 +20,10 @@ from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
-from e2e.conftest import assert_no_leak, start_editor, stored_secrets
+import secret_scan
+from e2e.conftest import start_editor
 from lsp_client import stop
-from peers.managed import HttpPeer
+from peers.managed import PEER_SECTION, HttpPeer
 from peers.oauth.browser import approve_device_in_browser
 from peers.oauth.fixtures import OidcPeers, PyOAuthServer
 
@@ -80,6 +81,7 @@ async def stdio_session(
 
     async def logged(params: types.LoggingMessageNotificationParams) -> None:
         LOGGED.append(str(params.data))
+        secret_scan.observe("notifications/message through the proxy", str(params.data))
 
     params = StdioServerParameters(command=command, args=args, env=env)
     with stderr.open("w") as errlog:
@@ -116,11 +118,6 @@ def text_of(result: types.CallToolResult) -> str:
     return content.text
 
 
-def assert_no_secret(*texts: str) -> None:
-    leaked = sum(1 for secret in stored_secrets() for text in texts if secret in text)
-    assert not leaked, f"{leaked} secret(s) reached the proxy's output (not shown here)"
-
-
 async def test_session_with_sign_in_and_refresh_in_the_middle(
     py_oauth_server: PyOAuthServer, tmp_path: Path
 ) -> None:
@@ -143,7 +140,6 @@ async def test_session_with_sign_in_and_refresh_in_the_middle(
     assert stats["token_requests"] == {"authorization_code": 1, "refresh_token": 1}
     log = stderr.read_text()
     assert "sign in to svc in your browser: http://127.0.0.1:" in log
-    assert_no_secret(log)
 
 
 async def test_elicitation_notifications_and_session_expiry(
@@ -226,7 +222,7 @@ async def test_uses_the_sign_in_of_a_running_mcpls_serve(
         assert status["state"] == "connected"
 
         write_user_file({"svc": py_oauth_server.mcp_url})
-        opener, stderr = proxy(tmp_path, "svc")  # no --login: the stored sign-in is used
+        opener, _ = proxy(tmp_path, "svc")  # no --login: the stored sign-in is used
         async with opener() as session:
             await session.initialize()
             assert text_of(await session.call_tool("echo", {"text": "shared"})) == "shared"
@@ -243,8 +239,6 @@ async def test_uses_the_sign_in_of_a_running_mcpls_serve(
     stats = await py_oauth_server.stats()
     assert stats["authorizations"] == 1
     assert stats["token_requests"].get("refresh_token") == 1
-    assert_no_leak(editor)
-    assert_no_secret(stderr.read_text())
 
 
 # -- side by side with mcp-remote -------------------------------------------------------------
@@ -266,7 +260,11 @@ def mcp_remote(
         "BROWSER": browser or browser_command(tmp_path),
         "PATH": f"{NODE_BIN.parent}:{os.environ['PATH']}",
     }
-    stderr = tmp_path / f"mcp-remote-{len(list(tmp_path.glob('mcp-remote-*.stderr')))}.stderr"
+    # Beside the peers' logs: mcp-remote's output is not mcpls's, the secret scan skips it
+    # (it prints the session id it re-establishes).
+    logs = tmp_path / "peers"
+    logs.mkdir(exist_ok=True)
+    stderr = logs / f"mcp-remote-{len(list(logs.glob('mcp-remote-*.stderr')))}.stderr"
     argv = [str(MCP_REMOTE), url, "--host", "127.0.0.1", "--transport", "http-only", *options]
     return lambda: stdio_session(str(NODE_BIN), argv, env, stderr), stderr
 
@@ -322,7 +320,7 @@ async def expiry_session_script(session: ClientSession, server: HttpPeer) -> lis
 
 
 async def test_side_by_side_with_mcp_remote_session_expiry(
-    py_mcp_server: HttpPeer, tmp_path: Path
+    py_mcp_server: HttpPeer, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     opener, _ = proxy(tmp_path, py_mcp_server.url)
     async with opener() as session:
@@ -331,7 +329,8 @@ async def test_side_by_side_with_mcp_remote_session_expiry(
     async with opener() as session:
         remote_saw = await expiry_session_script(session, py_mcp_server)
     print(mcpls_saw, remote_saw)
-    print(theirs.read_text())
+    # Shown if the test fails, as a peer's output (not scanned: see mcp_remote()).
+    request.node.add_report_section("call", f"{PEER_SECTION} mcp-remote", theirs.read_text())
     assert mcpls_saw == remote_saw
 
 
@@ -400,4 +399,3 @@ async def test_login_over_ssh_signs_in_with_the_device_grant(
         await session.initialize()
         assert text_of(await session.call_tool("echo", {"text": "via a code"})) == "via a code"
     assert "in your browser" not in stderr.read_text()
-    assert_no_secret(stderr.read_text())

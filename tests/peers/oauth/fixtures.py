@@ -13,7 +13,7 @@ Register it from tests/conftest.py (which puts tests/ on sys.path):
 
 Every fixture is function-scoped: tests expire and revoke tokens and count requests, so a
 shared server would let one test's leftovers decide another's outcome. Output of every
-process goes to tmp_path/peers/ and is printed at teardown (pytest shows it on failure).
+process goes to tmp_path/peers/ and is attached to the report (pytest shows it on failure).
 """
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ import pytest
 
 from peers.managed import (
     HOST,
+    LEDGER_PRELOAD,
     NODE,
     PEERS,
     REPO,
     ManagedProcess,
     PeerFailed,
+    attach_output,
     free_port,
     missing_node_tools,
     python_peer,
@@ -58,8 +60,9 @@ def _script(name: str) -> str:
 class PeerProcesses:
     """The processes one test started; all stopped (terminate, then kill) at teardown."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, item: pytest.Item) -> None:
         self.log_dir = log_dir
+        self.item = item
         self.started: list[ManagedProcess] = []
 
     def start(
@@ -80,8 +83,7 @@ class PeerProcesses:
 
     def stop_all(self) -> None:
         for process in reversed(self.started):
-            process.stop()
-            print(process.output())
+            attach_output(self.item, process)
 
 
 def wait_for_ok(process: ManagedProcess, url: str, timeout: float = START_TIMEOUT_S) -> None:
@@ -130,9 +132,9 @@ def require_node(*packages: Path) -> None:
 
 
 @pytest.fixture
-def oauth_peer_processes(tmp_path: Path) -> Iterator[PeerProcesses]:
+def oauth_peer_processes(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[PeerProcesses]:
     """The process registry behind the OAuth peer fixtures."""
-    peers = PeerProcesses(tmp_path / "peers")
+    peers = PeerProcesses(tmp_path / "peers", request.node)
     yield peers
     peers.stop_all()
 
@@ -387,7 +389,7 @@ def oidc_provider_factory(oauth_peer_processes: PeerProcesses) -> OidcProviderFa
             issuer = f"http://{HOST}:{port}"
             provider = oauth_peer_processes.start(
                 f"oidc-provider-{port}",
-                [str(NODE), str(OIDC_PROVIDER_SCRIPT)],
+                [str(NODE), "--require", str(LEDGER_PRELOAD), str(OIDC_PROVIDER_SCRIPT)],
                 port=port,
                 ready_url=f"{issuer}/.well-known/openid-configuration",
                 env={

@@ -13,7 +13,9 @@ example `mcp:read mcp:write`) in the `scope` claim, never `openid`; `mcp:read` i
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +28,10 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPDeprecationWarning
 from starlette.applications import Starlette
+
+# Run as a script, only this file's folder is on sys.path: tests/ too, for the secret ledger.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from peers import ledger
 
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
@@ -122,7 +128,12 @@ def main() -> None:
     app = build_app(
         port=args.port, issuer=args.issuer, required_scopes=args.required_scopes.split()
     )
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(
+        ledger.wrap(app, f"oidc_rs.py:{args.port}"),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 import warnings
 from collections import Counter
@@ -62,6 +63,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcpls.demo.oauth import DemoProvider
+
+# Run as a script, only this file's folder is on sys.path: tests/ too, for the secret ledger.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from peers import ledger
 
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
@@ -534,7 +539,11 @@ def main() -> None:
     )
     # A stopped server must not wait for open SSE streams (a test stops it mid-call).
     uvicorn.run(
-        app, host="127.0.0.1", port=args.port, log_level="warning", timeout_graceful_shutdown=1
+        ledger.wrap(app, f"py_as_rs.py:{args.port}"),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
     )
 
 
