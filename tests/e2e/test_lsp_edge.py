@@ -74,6 +74,35 @@ async def test_a_server_that_never_asked_for_a_sign_in_shows_no_auth(
     assert "auth" not in status
 
 
+async def test_objects_inside_params_that_look_like_messages_are_data(
+    editor_factory: Factory, py_mcp_server: Any
+) -> None:
+    # pygls structured every nested object with a "jsonrpc" key as a message of its own:
+    # the first request was lost without an answer (found by test_lsp_fuzz), the second
+    # sent the server an argument mcpls could not write.
+    editor = await editor_factory(
+        {"servers": {"svc": {"url": py_mcp_server.url}}, "allowInsecureLoopback": True}
+    )
+    await editor.wait_for_state("svc", "connected")
+    with pytest.raises(JsonRpcException) as caught:
+        await asyncio.wait_for(
+            editor.raw_request(
+                "mcp/authenticate", {"server": "nope", "workDoneToken": {"jsonrpc": 0}}
+            ),
+            15,
+        )
+    assert error_data(caught.value)["kind"] == "invalidParams"  # "nope" is not configured
+    lookalike = {"jsonrpc": "2.0", "id": 1, "result": {"jsonrpc": "2.0", "method": "x"}}
+    result = await asyncio.wait_for(
+        editor.raw_request(
+            "mcp/callTool",
+            {"server": "svc", "name": "echo", "arguments": {"text": "hi", "extra": lookalike}},
+        ),
+        15,
+    )
+    assert result["content"][0]["text"] == "hi"
+
+
 async def test_authenticate_on_invalid_settings_says_what_is_wrong_with_them(
     editor_factory: Factory,
 ) -> None:

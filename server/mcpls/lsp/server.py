@@ -539,9 +539,16 @@ async def _serve_io(server: McplsServer) -> int:
     server.protocol.set_writer(FrameWriter(sys.stdout.buffer))
 
     def deliver(body: bytes) -> None:
-        # What pygls's own reader does with a body, and its errors reported the same way.
+        # What pygls's own reader does with a body, and its errors reported the same way,
+        # except that only the message itself is structured: pygls passes its structuring
+        # as json's object_hook, which reads EVERY nested object with a "jsonrpc" key as a
+        # message too (a tool argument, a workDoneToken `{"jsonrpc": 0}`): the arguments
+        # were altered, or the request was lost without an answer.
         try:
-            protocol.handle_message(json.loads(body, object_hook=protocol.structure_message))
+            data = json.loads(body)
+            protocol.handle_message(
+                protocol.structure_message(data) if isinstance(data, dict) else data
+            )
         except Exception as exc:
             server.report_server_error(exc, JsonRpcException)
 
