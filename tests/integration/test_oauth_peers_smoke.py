@@ -383,6 +383,8 @@ async def test_py_sdk_peer_signs_in_and_serves_mcp(
         "revocations": 0,
         "sessions": 2,
         "deletes": [],
+        "resumptions": 0,
+        "starts": 1,
     }
 
 
