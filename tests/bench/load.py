@@ -48,6 +48,7 @@ from bench.run import (
     Figure,
     bench_env,
     chart,
+    cpu_seconds,
     machine,
     percentile,
     print_figure,
@@ -78,6 +79,8 @@ class Round:
     duplicated: int = 0  # a response id or a text seen twice
     status_ms: list[float] = field(default_factory=list)
     rss_mb: float = 0.0
+    mcpls_cpu: float = 0.0  # share of one core mcpls used during the round
+    driver_cpu: float = 0.0  # the same for this process, the editor side
     error_kinds: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -147,8 +150,11 @@ async def mcpls_round(
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_status(editor, result.status_ms, stop))
     start = time.perf_counter()
+    cpu_start, driver_start = cpu_seconds(editor.pid), time.process_time()
     await asyncio.gather(*(worker(i) for i in range(in_flight)))
     result.seconds = time.perf_counter() - start
+    result.mcpls_cpu = (cpu_seconds(editor.pid) - cpu_start) / result.seconds
+    result.driver_cpu = (time.process_time() - driver_start) / result.seconds
     stop.set()
     await sampler
     result.duplicated = duplicates(wire) + duplicates(seen)
@@ -232,8 +238,8 @@ async def fig_load(
                     f"lost {r.lost}, dup {r.duplicated}, mismatched {r.mismatched}, "
                     f"errors {r.errors}), raw httpx {raw_rates[-1]:,.0f} calls/s; "
                     f"status p50 {statistics.median(r.status_ms):.1f} ms, max "
-                    f"{max(r.status_ms):.1f} ms; RSS {r.rss_mb:.1f} MB; "
-                    f"load {os.getloadavg()[0]:.2f}",
+                    f"{max(r.status_ms):.1f} ms; RSS {r.rss_mb:.1f} MB; CPU mcpls "
+                    f"{r.mcpls_cpu:.0%}, driver {r.driver_cpu:.0%}; load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
         finally:
@@ -249,6 +255,11 @@ async def fig_load(
     rate.notes.append(
         f"mcpls RSS {rss_connected:.1f} MB connected, after each round {rss} MB "
         f"(round {rounds} - round 1: {rss[-1] - rss[0]:+.1f} MB)"
+    )
+    rate.notes.append(
+        f"CPU during the rounds, in shares of one core: mcpls "
+        f"{[f'{r.mcpls_cpu:.0%}' for r in results]}, the driving editor process "
+        f"{[f'{r.driver_cpu:.0%}' for r in results]} (2 cores, shared with the SDK servers)"
     )
     rate.notes.append(
         f"{servers} servers on {peers} SDK processes (stateful, SSE answers); "
