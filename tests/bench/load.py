@@ -13,7 +13,9 @@ text no other call has, and its answer must echo exactly that text. Three rounds
   (every response id on the wire seen once, every text once), nothing mismatched;
 - mcpls's resident memory (VmRSS) after each round: flat across the rounds;
 - `mcp/status` sampled every SAMPLE_EVERY_S throughout: p50, p99 and max per round, against
-  its latency with the same servers idle (target: max within 100 ms).
+  its latency with the same servers idle (target: max within 100 ms); beside each sample,
+  a bare pygls server's round trip (bare_pygls.py, no calls on it), to tell what the
+  machine adds from what mcpls adds.
 
 The baseline of the rate is raw httpx (one AsyncClient and session per endpoint, the same
 1,000 in flight) against the same processes, alternated with mcpls round by round.
@@ -42,6 +44,7 @@ from pygls.exceptions import JsonRpcException
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: bench, peers
 
 from bench.run import (
+    BARE,
     MCPLS,
     RESULTS,
     Editor,
@@ -78,6 +81,9 @@ class Round:
     mismatched: int = 0  # an answer that echoes another call's text
     duplicated: int = 0  # a response id or a text seen twice
     status_ms: list[float] = field(default_factory=list)
+    # The control: a bare pygls server's request round trip, sampled alongside, unloaded by
+    # the calls but sharing the machine; what it shows is the machine, not mcpls.
+    hop_ms: list[float] = field(default_factory=list)
     rss_mb: float = 0.0
     mcpls_cpu: float = 0.0  # share of one core mcpls used during the round
     driver_cpu: float = 0.0  # the same for this process, the editor side
@@ -100,18 +106,22 @@ async def endpoints(env: dict[str, str], peers: int, servers: int) -> AsyncItera
         yield [f"{bases[i % peers]}?load={i}" for i in range(servers)]
 
 
-async def sample_status(editor: Editor, sink: list[float], stop: asyncio.Event) -> None:
-    """`mcp/status` every SAMPLE_EVERY_S until `stop`, each latency in ms."""
+async def sample_status(editor: Editor, bare: Editor, result: Round, stop: asyncio.Event) -> None:
+    """`mcp/status`, then the bare server's echo, every SAMPLE_EVERY_S until `stop`."""
     while not stop.is_set():
         start = time.perf_counter()
         await editor.request("mcp/status", {})
-        sink.append((time.perf_counter() - start) * 1000)
+        result.status_ms.append((time.perf_counter() - start) * 1000)
+        start = time.perf_counter()
+        await bare.request("bench/echo", {"a": 1})
+        result.hop_ms.append((time.perf_counter() - start) * 1000)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), SAMPLE_EVERY_S)  # pacing, not a condition
 
 
 async def mcpls_round(
     editor: Editor,
+    bare: Editor,
     wire: Counter[str | int],
     names: list[str],
     tag: str,
@@ -148,7 +158,7 @@ async def mcpls_round(
 
     wire.clear()
     stop = asyncio.Event()
-    sampler = asyncio.create_task(sample_status(editor, result.status_ms, stop))
+    sampler = asyncio.create_task(sample_status(editor, bare, result, stop))
     start = time.perf_counter()
     cpu_start, driver_start = cpu_seconds(editor.pid), time.process_time()
     await asyncio.gather(*(worker(i) for i in range(in_flight)))
@@ -217,6 +227,8 @@ async def fig_load(
         names = [f"load{i:02d}" for i in range(servers)]
         editor = Editor()
         await editor.start(MCPLS, env, {n: {"url": u} for n, u in zip(names, urls, strict=True)})
+        bare = Editor()
+        await bare.start(BARE, env)
         try:
             editor.initialized()
             await editor.all_connected(servers)
@@ -229,7 +241,7 @@ async def fig_load(
             rss_connected = proc_status(editor.pid, "VmRSS") / 2**20
             for number in range(1, rounds + 1):
                 results.append(
-                    await mcpls_round(editor, wire, names, f"r{number}", seconds, in_flight)
+                    await mcpls_round(editor, bare, wire, names, f"r{number}", seconds, in_flight)
                 )
                 raw_rates.append(await raw_round(urls, seconds, in_flight))
                 r = results[-1]
@@ -238,12 +250,15 @@ async def fig_load(
                     f"lost {r.lost}, dup {r.duplicated}, mismatched {r.mismatched}, "
                     f"errors {r.errors}), raw httpx {raw_rates[-1]:,.0f} calls/s; "
                     f"status p50 {statistics.median(r.status_ms):.1f} ms, max "
-                    f"{max(r.status_ms):.1f} ms; RSS {r.rss_mb:.1f} MB; CPU mcpls "
-                    f"{r.mcpls_cpu:.0%}, driver {r.driver_cpu:.0%}; load {os.getloadavg()[0]:.2f}",
+                    f"{max(r.status_ms):.1f} ms (bare pygls hop p50 "
+                    f"{statistics.median(r.hop_ms):.1f}, max {max(r.hop_ms):.1f}); "
+                    f"RSS {r.rss_mb:.1f} MB; CPU mcpls {r.mcpls_cpu:.0%}, "
+                    f"driver {r.driver_cpu:.0%}; load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
         finally:
             await editor.close()
+            await bare.close()
     rate.add("raw httpx AsyncClient", raw_rates)
     rate.add("mcpls mcp/callTool over LSP", [r.rate for r in results])
     rss = [round(r.rss_mb, 1) for r in results]
@@ -270,6 +285,8 @@ async def fig_load(
     status.add("mcp/status under load (p50)", [statistics.median(r.status_ms) for r in results])
     status.add("mcp/status under load (p99)", [percentile(r.status_ms, 99) for r in results])
     status.add("mcp/status under load (max)", [max(r.status_ms) for r in results])
+    status.add("bare pygls hop meanwhile (p50)", [statistics.median(r.hop_ms) for r in results])
+    status.add("bare pygls hop meanwhile (max)", [max(r.hop_ms) for r in results])
     worst = max(max(r.status_ms) for r in results)
     samples = sum(len(r.status_ms) for r in results)
     status.notes.append(
