@@ -71,6 +71,19 @@ def run(coro: Coroutine[Any, Any, None]) -> None:
         )
 
 
+def close() -> None:
+    """Close the callback listener and the shared loop (a test replaying the corpus ends
+    with it; under atheris the process just exits)."""
+    global _loop, _listener
+    if _loop is None:
+        return
+    if _listener is not None:
+        _loop.run_until_complete(_listener.close())
+        _listener = None
+    _loop.close()
+    _loop = None
+
+
 def parts(data: bytes, count: int) -> list[bytes]:
     """`data` cut at SEPARATOR into exactly `count` parts (missing ones empty)."""
     pieces = data.split(SEPARATOR, count - 1)

@@ -9,14 +9,23 @@ typed refusal (tests/fuzz/targets.py states each contract).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from fuzz import targets
 from fuzz.targets import TARGETS
 
 CORPUS = Path(__file__).resolve().parents[1] / "fuzz" / "corpus"
 INPUTS = sorted(path for name in TARGETS for path in (CORPUS / name).iterdir())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_loop() -> Iterator[None]:
+    """The targets share one event loop and callback listener; closed after the replay."""
+    yield
+    targets.close()
 
 
 def test_every_target_has_seeds_and_nothing_else_is_in_the_corpus() -> None:
