@@ -215,8 +215,8 @@ REGISTRATION = ClientRegistration(
 async def test_any_token_response_is_a_usable_token_or_a_typed_error(
     fields: dict[str, Any], status: int, as_form: bool
 ) -> None:
-    if as_form:  # RFC 6749 says JSON; some servers answer with a form
-        fields = {k: str(v) for k, v in fields.items() if v is not None}
+    if as_form:  # RFC 6749 says JSON; some servers answer with a form (empty means absent)
+        fields = {k: str(v) for k, v in fields.items() if v is not None and str(v)}
         body, content_type = urlencode(fields).encode(), "application/x-www-form-urlencoded"
     else:
         body, content_type = json.dumps(fields).encode(), "application/json"
