@@ -47,6 +47,7 @@ from bench.run import (
     BARE,
     MCPLS,
     RESULTS,
+    Call,
     Editor,
     Figure,
     bench_env,
@@ -172,25 +173,24 @@ async def mcpls_round(
     return result
 
 
-async def raw_round(urls: list[str], seconds: float, in_flight: int) -> float:
-    """The floor: raw httpx, one client and session per endpoint, the same calls in flight."""
-    async with contextlib.AsyncExitStack() as stack:
-        calls = [(await raw_async(stack, url))[1] for url in urls]
-        done = 0
-        deadline = time.perf_counter() + seconds
+async def raw_round(calls: list[Call], seconds: float, in_flight: int) -> float:
+    """The floor: raw httpx, one client and session per endpoint (kept from round to round,
+    as mcpls keeps its connections), the same calls in flight."""
+    done = 0
+    deadline = time.perf_counter() + seconds
 
-        async def worker(slot: int) -> None:
-            nonlocal done
-            call = calls[slot % len(calls)]
-            while time.perf_counter() < deadline:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(STALL_S):
-                        await call()
-                        done += 1
+    async def worker(slot: int) -> None:
+        nonlocal done
+        call = calls[slot % len(calls)]
+        while time.perf_counter() < deadline:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STALL_S):
+                    await call()
+                    done += 1
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(i) for i in range(in_flight)))
-        return done / (time.perf_counter() - start)
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(in_flight)))
+    return done / (time.perf_counter() - start)
 
 
 def failures(rounds: list[Round]) -> list[str]:
@@ -223,7 +223,8 @@ async def fig_load(
     )  # fmt: skip
     results: list[Round] = []
     raw_rates: list[float] = []
-    async with endpoints(env, peers, servers) as urls:
+    async with endpoints(env, peers, servers) as urls, contextlib.AsyncExitStack() as raw:
+        raw_calls = [(await raw_async(raw, url))[1] for url in urls]
         names = [f"load{i:02d}" for i in range(servers)]
         editor = Editor()
         await editor.start(MCPLS, env, {n: {"url": u} for n, u in zip(names, urls, strict=True)})
@@ -243,7 +244,7 @@ async def fig_load(
                 results.append(
                     await mcpls_round(editor, bare, wire, names, f"r{number}", seconds, in_flight)
                 )
-                raw_rates.append(await raw_round(urls, seconds, in_flight))
+                raw_rates.append(await raw_round(raw_calls, seconds, in_flight))
                 r = results[-1]
                 print(
                     f"round {number}: mcpls {r.rate:,.0f} calls/s ({r.answered:,} answered, "
