@@ -8,13 +8,14 @@ instead of giving up at the untyped library boundary.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pygls.client import JsonRPCClient
 from pygls.exceptions import JsonRpcException
 
-__all__ = ["error_data", "on", "send_request", "stop"]
+__all__ = ["count_responses", "error_data", "on", "send_request", "stop"]
 
 # A client-side handler: `(client, params) -> result`, sync or async.
 Handler = TypeVar("Handler", bound=Callable[[Any, Any], object])
@@ -43,3 +44,20 @@ def error_data(error: JsonRpcException) -> dict[str, Any]:
     data = error.data
     assert isinstance(data, dict), f"error without object data: {error!r}"
     return data
+
+
+def count_responses(client: JsonRPCClient) -> Counter[str | int]:
+    """Count every response id the client receives, before pygls matches it to a request:
+    pygls drops a second answer to the same id with only a log line, so a test that must
+    see duplicates counts them here (pygls 2.1 routes each response through
+    `_handle_response`). The counter is live: clear it between batches."""
+    seen: Counter[str | int] = Counter()
+    protocol = client.protocol
+    handle: Callable[..., None] = protocol._handle_response
+
+    def counted(msg_id: str | int, result: Any = None, error: Any = None) -> None:
+        seen[msg_id] += 1
+        handle(msg_id, result, error)
+
+    protocol._handle_response = counted  # type: ignore[method-assign]
+    return seen

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from mcpls.auth.discovery import BAD_HOST
+from mcpls.errors import JSON_ERRORS
+
 TransportKind = Literal["http", "stdio"]
 TokenStorage = Literal["auto", "keyring", "file"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -193,9 +196,16 @@ def _string_map(where: str, value: object) -> tuple[tuple[str, str], ...]:
 
 def _http_url(where: str, value: object) -> str:
     url = _string(where, value)
-    parts = urlsplit(url)
+    expected = f"{where}: expected an http:// or https:// URL, got {_describe(url)}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:  # an unbalanced "[" in the host, a bad port
+        raise _Invalid(expected) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _Invalid(f"{where}: expected an http:// or https:// URL, got {_describe(url)}")
+        raise _Invalid(expected)
+    if BAD_HOST.search(parts.hostname):
+        raise _Invalid(f"{where}: the host of {_describe(url)} is not a host name")
     return url
 
 
@@ -463,10 +473,20 @@ def read_user_file(path: Path | None = None) -> tuple[object, list[str]]:
         return None, []
     except OSError as exc:
         return None, [f"{target}: cannot be read ({exc.strerror}); using editor settings only"]
+    except UnicodeDecodeError as exc:
+        return None, [
+            f"{target}: not UTF-8 (byte {exc.start}); save it as UTF-8, "
+            "servers from it are not loaded"
+        ]
     try:
         return json.loads(text), []
     except json.JSONDecodeError as exc:
         return None, [
             f"{target}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             "fix the file, servers from it are not loaded"
+        ]
+    except JSON_ERRORS:  # nested deeper than the decoder goes, a number of 4,300 digits
+        return None, [
+            f"{target}: JSON nested too deep or a number too long; fix the file, "
+            "servers from it are not loaded"
         ]

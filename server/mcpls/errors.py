@@ -14,6 +14,11 @@ from typing import ClassVar, Literal
 
 ErrorKind = Literal["authRequired", "connection", "protocol", "other"]
 
+# What `json.loads` raises on text a peer or a person wrote: ValueError (a JSONDecodeError,
+# a UnicodeDecodeError, an integer of more than 4,300 digits) and RecursionError (arrays or
+# objects nested deeper than the decoder's stack). A caller catches all of them, never one.
+JSON_ERRORS: tuple[type[Exception], ...] = (ValueError, RecursionError)
+
 # How much of an untrusted value (a server's text, a name from the editor) a message quotes.
 QUOTE_LIMIT = 120
 # How much of a server's own error message (meant for the person) an error shows.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from mcpls.errors import ConnectionFailed, RequestTimeout, ResponseTooLarge, quote
+from mcpls.errors import ConnectionFailed, ProtocolError, RequestTimeout, ResponseTooLarge, quote
 
 # Limits for the small documents of OAuth: metadata, token, registration responses.
 MAX_DOCUMENT_BYTES = 1024 * 1024
@@ -114,4 +114,8 @@ async def fetch(
         raise RequestTimeout(f"{url} did not finish answering within {deadline_s:g} s") from None
     except httpx.HTTPError as exc:
         raise ConnectionFailed(describe_http_error(exc, url)) from None
+    except httpx.InvalidURL:
+        # Not an HTTPError: a URL a peer handed out that passed the scheme checks but that
+        # httpx cannot encode (a host that is not a valid IDNA name, a bad port).
+        raise ProtocolError(f"{quote(url)} is not a URL that can be requested") from None
     return Answer(response.status_code, response.headers, body)

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/bench/run.py [--quick] [--only call,scale,...]
 
-Seven figures, each a median over repeated runs with the contenders alternating, with the
+Eight figures, each a median over repeated runs with the contenders alternating, with the
 min and max of the runs and the ratio to a baseline measured in the same run:
 
 1. start-up: spawn `mcpls serve` → `initialize` answer, against a bare pygls server;
@@ -19,6 +19,8 @@ min and max of the runs and the ratio to a baseline measured in the same run:
 6. refresh under load: 200 concurrent calls across a 401 and across a proactive refresh
    (refresh.py), token requests counted; the same split between two mcpls sharing a store.
 7. idle cost: CPU used by mcpls in 60 s idle with 20 connected servers.
+8. load (load.py): 1,000 calls in flight over 20 servers for 60 s, three rounds: nothing
+   lost or duplicated, RSS per round, `mcp/status` latency throughout.
 
 A table on the terminal; results.json and one PNG per figure in tests/bench/results/.
 Everything talks to 127.0.0.1 only.
@@ -944,7 +946,7 @@ async def idle_cpu(env: dict[str, str], url: str, seconds: float) -> Figure:
 
 # --- main ------------------------------------------------------------------------------------
 
-FIGURES = ("startup", "latency", "throughput", "large", "scale", "refresh", "idle")
+FIGURES = ("startup", "latency", "throughput", "large", "scale", "refresh", "idle", "load")
 
 
 def machine() -> dict[str, Any]:
@@ -1000,6 +1002,10 @@ async def main() -> int:
                 figures.append(await fig_large(env, url, 3 if quick else 5))
         if "refresh" in wanted:
             figures.append(await fig_refresh(2 if quick else 3, 200))
+        if "load" in wanted:  # figure 8, tests/bench/load.py: its own SDK server processes
+            from bench import load
+
+            figures += await load.fig_load(env, 10 if quick else 60)
     info["seconds"] = round(time.perf_counter() - started, 1)
     info["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     for figure in figures:

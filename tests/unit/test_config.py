@@ -113,6 +113,10 @@ def test_later_source_replaces_server_whole_and_globals_key_by_key() -> None:
             "oauth.tokenEndpointAuthMethod: expected one of none",
         ),
         ("https://h", "servers.x: expected an object"),
+        # Found by fuzzing (issue 10): urlsplit raised past the parser, or httpx refused later.
+        ({"url": "http://[::1/mcp"}, "servers.x.url: expected an http:// or https:// URL"),
+        ({"url": "http://h:port/mcp"}, "servers.x.url: expected an http:// or https:// URL"),
+        ({"url": "http://a\x00b/mcp"}, "servers.x.url: the host of"),
     ],
 )
 def test_invalid_entry_names_field_and_expectation(entry: object, expected: str) -> None:
@@ -155,6 +159,19 @@ def test_user_file_missing_broken_and_valid(tmp_path: Path) -> None:
     raw, warnings = read_user_file(path)
     assert warnings == []
     assert isinstance(merge(("file", raw)).servers["a"], ServerConfig)
+
+
+def test_a_user_file_that_is_not_utf8_or_too_deep_is_a_warning(tmp_path: Path) -> None:
+    # Found by fuzzing (issue 10): both raised out of read_user_file.
+    path = tmp_path / "servers.json"
+    path.write_bytes(b'{"servers": {"caf\xe9": {"url": "https://a"}}}')
+    raw, warnings = read_user_file(path)
+    assert raw is None
+    assert "not UTF-8 (byte 17); save it as UTF-8" in warnings[0]
+    path.write_text("[" * 100_000, encoding="utf-8")
+    raw, warnings = read_user_file(path)
+    assert raw is None
+    assert "JSON nested too deep or a number too long" in warnings[0]
 
 
 def test_old_sse_transport_is_refused_with_a_way_out() -> None:

@@ -22,6 +22,7 @@ from mcpls.auth.client_auth import authenticate
 from mcpls.auth.discovery import check_endpoint
 from mcpls.auth.flow import token_request
 from mcpls.errors import (
+    JSON_ERRORS,
     ConnectionFailed,
     NotSupported,
     OAuthRefused,
@@ -182,7 +183,7 @@ async def request_device_code(
         )
     try:
         data = json.loads(answer.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except JSON_ERRORS:
         data = None
     if not isinstance(data, dict):
         raise ProtocolError(

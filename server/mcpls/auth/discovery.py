@@ -18,6 +18,7 @@ from urllib.parse import SplitResult, urlsplit
 from mcpls.errors import SecurityRefusal
 
 __all__ = [
+    "BAD_HOST",
     "LOOPBACK_HOSTS",
     "DiscoveryError",
     "ForbiddenAddress",
@@ -49,7 +50,7 @@ _OIDC_SUFFIX = "/.well-known/openid-configuration"  # OIDC Discovery 1.0 §4
 # How much of an untrusted value an error message may quote.
 _QUOTE = 80
 # RFC 3986 §3.2.2 has no room for these in a host; urlsplit lets them through.
-_BAD_HOST = re.compile(r"[\x00-\x20\x7f<>\"{}|\\^`]")
+BAD_HOST = re.compile(r"[\x00-\x20\x7f<>\"{}|\\^`]")
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#]*@")
 
 
@@ -488,7 +489,7 @@ def _split_http_url(url: str, role: str) -> SplitResult:
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise InvalidUrl(f"the {role} {_quote_url(url)} is not an absolute http(s) URL")
-    if _BAD_HOST.search(parts.hostname):
+    if BAD_HOST.search(parts.hostname):
         raise InvalidUrl(f"the {role} {_quote_url(url)} has a host that is not a host name")
     try:
         parts.port  # noqa: B018 -- raises ValueError for a bad port

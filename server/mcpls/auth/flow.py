@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import html
 import json
+import math
 import secrets
 import time
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from mcpls.auth.client_auth import authenticate
 from mcpls.auth.discovery import IssuerMismatch, check_callback_iss, is_loopback_url
 from mcpls.errors import (
+    JSON_ERRORS,
     ConfigInvalid,
     ConnectionFailed,
     InvalidClient,
@@ -309,7 +311,7 @@ def _parse_token_response(status: int, content_type: str, text: str) -> dict[str
         return dict(parse_qsl(text))
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
+    except JSON_ERRORS:
         raise ProtocolError(
             f"the token endpoint answered HTTP {status} with something that "
             "is neither JSON nor a form"
@@ -377,8 +379,10 @@ def token_set(
     expires_in = data.get("expires_in")
     try:
         expires_at = now + float(expires_in) if expires_in is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past any float
         expires_at = None
+    if expires_at is not None and not math.isfinite(expires_at):
+        expires_at = None  # "inf" or "nan": no expiry a refresh could be planned on
     refresh = data.get("refresh_token")
     if not isinstance(refresh, str) or not refresh:
         refresh = previous.refresh_token if previous else None

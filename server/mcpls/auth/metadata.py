@@ -28,7 +28,7 @@ from mcpls.auth.discovery import (
     validate_resource,
 )
 from mcpls.config import OAuthConfig
-from mcpls.errors import ConnectionFailed, McplsError, SecurityRefusal
+from mcpls.errors import JSON_ERRORS, ConnectionFailed, McplsError, SecurityRefusal
 from mcpls.net import MAX_DOCUMENT_BYTES, fetch
 
 
@@ -127,7 +127,7 @@ async def fetch_json(http: httpx.AsyncClient, url: str, tried: _Tried) -> dict[s
         return None
     try:
         data = json.loads(answer.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except JSON_ERRORS:
         tried.note(url, "not JSON")
         return None
     if not isinstance(data, dict):

@@ -23,6 +23,7 @@ from mcpls.auth.discovery import check_endpoint
 from mcpls.auth.metadata import AuthServer
 from mcpls.config import OAuthConfig
 from mcpls.errors import (
+    JSON_ERRORS,
     NotSupported,
     OAuthRefused,
     ProtocolError,
@@ -35,6 +36,8 @@ from mcpls.store import Store
 from mcpls.store.records import ClientRegistration
 
 AUTH_METHOD_PREFERENCE = ("none", "client_secret_post", "client_secret_basic")
+# Beyond any real unix time (31 million years): a `client_secret_expires_at` past it is junk.
+MAX_SECRET_EXPIRY = 1e15
 
 Choice = Literal["preregistered", "cimd", "stored", "register"]
 
@@ -224,7 +227,7 @@ async def register(
     )
     try:
         data = json.loads(answer.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except JSON_ERRORS:
         data = None
     if answer.status_code >= 400 or not isinstance(data, dict):
         detail = ""
@@ -263,6 +266,10 @@ async def register(
         redirect_uris=tuple(uris) if isinstance(uris, list) else (redirect_uri,),
         source="dcr",
         client_secret_expires_at=float(expires)
-        if isinstance(expires, int | float) and not isinstance(expires, bool) and expires
+        # Bounded: a 400-digit integer overflows float(), NaN compares false to any time.
+        if isinstance(expires, int | float)
+        and not isinstance(expires, bool)
+        and expires
+        and -MAX_SECRET_EXPIRY < expires < MAX_SECRET_EXPIRY
         else None,
     )

@@ -19,7 +19,15 @@ from collections.abc import AsyncIterator
 import httpx
 
 from mcpls import wire
-from mcpls.errors import AuthRequired, ConnectionFailed, McplsError, ProtocolError, SessionExpired
+from mcpls.errors import (
+    JSON_ERRORS,
+    AuthRequired,
+    ConfigInvalid,
+    ConnectionFailed,
+    McplsError,
+    ProtocolError,
+    SessionExpired,
+)
 from mcpls.net import describe_http_error, read_capped, tls_context
 from mcpls.transport import LogSink, Message, ServerMessageHandler
 from mcpls.transport.router import Router
@@ -237,7 +245,10 @@ class HttpTransport:
         self, method: str, headers: dict[str, str], body: bytes | None = None
     ) -> httpx.Response:
         """The response, its body still to read: the caller closes it."""
-        request = self._client.build_request(method, self.url, headers=headers, content=body)
+        try:
+            request = self._client.build_request(method, self.url, headers=headers, content=body)
+        except httpx.InvalidURL as exc:  # not an HTTPError: a URL httpx cannot encode
+            raise ConfigInvalid(f"the server URL {self.url!r} cannot be used: {exc}") from None
         try:
             return await self._client.send(
                 request, stream=True, auth=self._auth or httpx.USE_CLIENT_DEFAULT
@@ -319,7 +330,7 @@ class HttpTransport:
             raise ConnectionFailed(describe_http_error(exc, self.url)) from None
         try:
             return wire.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except JSON_ERRORS:
             raise ProtocolError(
                 f"{self.url} answered with malformed JSON: {_snippet(raw)!r}"
             ) from None
@@ -364,7 +375,9 @@ class HttpTransport:
             async for event in events:
                 if event.retry is not None:
                     retry_ms = event.retry
-                if event.id:
+                if event.id and event.id.isascii() and event.id.isprintable():
+                    # Only an id that fits in a header can resume the stream (found by
+                    # the property test of issue 10: "\x80" raised out of the request).
                     last_id = event.id
                 self._dispatch_event(event)
                 if answered is not None and answered.done():
@@ -397,7 +410,7 @@ class HttpTransport:
             return  # priming events carry no JSON-RPC
         try:
             data = wire.loads(text)
-        except json.JSONDecodeError:
+        except JSON_ERRORS:
             raise ProtocolError(
                 f"{self.url} sent an event that is not JSON: {_snippet(text.encode())!r}"
             ) from None

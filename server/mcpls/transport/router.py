@@ -43,6 +43,8 @@ class Router:
             if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
                 raise ProtocolError(f"{self._peer} sent something that is not JSON-RPC 2.0")
             if is_response(message):
+                if isinstance(message["id"], list | dict):  # unhashable: no request has it
+                    raise ProtocolError(f"{self._peer} answered with an id that is not an id")
                 future = self._pending.get(message["id"])
                 if future is None or future.done():
                     self._log("debug", "answer to a request no longer waited for dropped")

@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Callable
 
-from mcpls.errors import ConnectionFailed, ProtocolError
+from mcpls.errors import JSON_ERRORS, ConnectionFailed, ProtocolError
 from mcpls.transport import LogSink, Message, ServerMessageHandler
 from mcpls.transport.router import Router
 
@@ -150,7 +150,7 @@ class StdioTransport:
     def _handle_line(self, line: bytes) -> None:
         try:
             message = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except JSON_ERRORS:
             message = None
         try:
             if not isinstance(message, dict):
