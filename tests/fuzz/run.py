@@ -27,8 +27,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/: `fuzz.targets`
 
 CORPUS = HERE / "corpus"
-# The code atheris instruments for coverage: mcpls and the SSE decoder it builds on.
-INSTRUMENTED = ["mcpls", "httpx_sse"]
+# The code atheris instruments for coverage: mcpls (its SSE parser included).
+INSTRUMENTED = ["mcpls"]
 # A single input running this long is a hang, reported like a crash.
 INPUT_TIMEOUT_S = 10
 # How atheris starts the report of an exception that escaped a target.
