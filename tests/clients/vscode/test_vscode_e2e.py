@@ -257,10 +257,13 @@ async def test_sign_in_and_out_in_real_vscode(
     py, svc = step(steps, "toolsServers")["rows"]
     assert py.startswith("py")
     assert svc.startswith("svc")
+    # The peer's tools in its order (py_as_rs.py: the last two serve the stream-fault tests).
     assert [row.split()[0] for row in step(steps, "tools")["rows"]] == [
         "whoami",
         "echo",
         "admin_echo",
+        "working",
+        "hand_off",
     ]
     # A tool of py asks for a name (mcp/elicit): an input box with the default filled in.
     assert step(steps, "elicitation")["value"] == "anonymous"
