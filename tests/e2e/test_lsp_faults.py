@@ -19,7 +19,7 @@ import pytest
 from pygls.exceptions import JsonRpcException
 
 from lsp_client import error_data
-from peers.oauth.browser import authorize_in_browser
+from peers.oauth.browser import signs_in
 from peers.oauth.fixtures import PyOAuthServer
 
 Factory = Callable[..., Any]
@@ -33,13 +33,9 @@ def settings(url: str, **entry: Any) -> dict[str, Any]:
     }
 
 
-async def browser(url: str) -> bool:
-    return (await authorize_in_browser(url)).status == 200
-
-
 async def signed_in_editor(editor_factory: Factory, server: PyOAuthServer) -> Any:
     editor = await editor_factory(settings(server.mcp_url))
-    editor.browse = browser
+    editor.browse = signs_in
     await editor.wait_for_state("svc", "authRequired")
     status = await editor.request("mcp/authenticate", {"server": "svc"})
     assert status["state"] == "connected", status
@@ -225,6 +221,11 @@ async def test_a_stream_that_never_ends_stops_at_the_deadline_and_others_go_on(
     assert any('"notifications/cancelled"' in r["body"] for r in seen)
 
 
+def reset_peak_rss(pid: int) -> None:
+    """Start the process's peak resident set (VmHWM) again from now (proc(5) clear_refs)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 def peak_rss(pid: int) -> int:
     """The process's peak resident set (VmHWM), in bytes."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -248,9 +249,9 @@ async def test_a_100_mb_answer_is_refused_at_the_limit_with_memory_bounded(
     pid = editor.client._server.pid
     growths: dict[str, int] = {}
     for name in ("huge-json", "huge-sse"):
-        # Each answer against its own start: the peak is reset (proc(5) clear_refs), so
-        # memory the allocator kept from the first one does not count for the second.
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        # Each answer against its own start, so that memory the allocator kept from the
+        # first one does not count for the second.
+        reset_peak_rss(pid)
         before = peak_rss(pid)
         with pytest.raises(JsonRpcException) as caught:
             await hostile_call(editor, name, "big")

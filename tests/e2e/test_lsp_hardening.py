@@ -15,7 +15,7 @@ from pygls.exceptions import JsonRpcException
 
 from lsp_client import error_data
 from peers.managed import free_port
-from peers.oauth.browser import authorize_in_browser
+from peers.oauth.browser import signs_in
 from secret_scan import plant
 
 Factory = Callable[..., Any]
@@ -26,10 +26,6 @@ AWKWARD_SECRET = "a+b/c=%2 x:y&z"
 
 def settings(**servers: dict[str, Any]) -> dict[str, Any]:
     return {"servers": servers, "allowInsecureLoopback": True, "tokenStorage": "file"}
-
-
-async def browser(url: str) -> bool:
-    return (await authorize_in_browser(url)).status == 200
 
 
 async def sign_in(editor: Any, name: str) -> dict[str, Any]:
@@ -80,7 +76,7 @@ async def test_two_servers_behind_one_authorization_server_stay_independent(
     url_a, url_b = peers.mcp_urls
     config = settings(a={"url": url_a}, b={"url": url_b})
     editor = await editor_factory(config)
-    editor.browse = browser
+    editor.browse = signs_in
     await sign_in(editor, "a")
     await sign_in(editor, "b")
     await until_due(editor, "a", "b", lead=2.5)  # past half of a 6 s life: both refresh
@@ -111,7 +107,7 @@ async def test_a_confidential_client_on_a_strict_server(
     peers = oidc_provider_factory(static_clients=[client], access_ttl=6)
     editor = await editor_factory(settings(svc={"url": peers.mcp_url, "oauth": oauth}))
     plant("client secret", AWKWARD_SECRET)  # the leak scan looks for it too
-    editor.browse = browser
+    editor.browse = signs_in
     await sign_in(editor, "svc")
     await until_due(editor, "svc", lead=2.5)
     await echo(editor, "svc", "refreshed with the same client authentication")
@@ -134,7 +130,7 @@ async def test_configured_credentials_never_go_to_another_authorization_server(
         )
     )
     plant("client secret", AWKWARD_SECRET)
-    editor.browse = browser
+    editor.browse = signs_in
     await sign_in(editor, "good")
     await editor.wait_for_state("other", "authRequired")
     with pytest.raises(JsonRpcException, match="will not send the client's credentials") as caught:
@@ -159,7 +155,7 @@ async def test_the_callback_ignores_answers_that_are_not_for_this_sign_in(
         async with httpx.AsyncClient() as http:
             for query in ("?code=stolen&state=forged", "?code=stolen", "?error=access_denied"):
                 answers.append((await http.get(redirect + query)).status_code)
-        return await browser(url)
+        return await signs_in(url)
 
     editor = await editor_factory(settings(svc={"url": py_oauth_server.mcp_url}))
     editor.browse = probe_then_sign_in
@@ -175,7 +171,7 @@ async def test_a_configured_redirect_uri_is_served_on_its_own_path(
     editor = await editor_factory(
         settings(svc={"url": py_oauth_server.mcp_url, "oauth": {"redirectUri": redirect}})
     )
-    editor.browse = browser
+    editor.browse = signs_in
     await sign_in(editor, "svc")
     sent = parse_qs(urlsplit(editor.shown_documents[0]).query)["redirect_uri"][0]
     assert sent == redirect
@@ -199,7 +195,7 @@ async def test_the_session_ends_with_the_bearer_before_the_tokens_are_revoked(
 ) -> None:
     # Issue 6 #9: the DELETE went without the bearer (401), and logout revoked first.
     editor = await editor_factory(settings(svc={"url": py_oauth_server.mcp_url}))
-    editor.browse = browser
+    editor.browse = signs_in
     await sign_in(editor, "svc")
     await editor.request("mcp/restart", {"server": "svc"})  # ends one session, starts one
     await editor.request("mcp/logout", {"server": "svc"})
@@ -214,7 +210,7 @@ async def test_a_dropped_registration_means_one_sign_in_that_registers_anew(
     # Issue 6 #12: invalid_client on refresh was retried on every request and the next
     # sign-in reused the dead client id.
     editor = await editor_factory(settings(svc={"url": py_oauth_server.mcp_url}))
-    editor.browse = browser
+    editor.browse = signs_in
     await sign_in(editor, "svc")
     await py_oauth_server.forget_clients()
     await py_oauth_server.expire_access()
@@ -239,7 +235,7 @@ async def test_a_store_that_fails_leaves_the_server_needing_a_sign_in_not_stuck(
     # and the editor got a bare internal error.
     config = {**settings(svc={"url": py_oauth_server.mcp_url}), "tokenStorage": "keyring"}
     editor = await editor_factory(config, env={"DBUS_SESSION_BUS_ADDRESS": "unix:path=/nowhere"})
-    editor.browse = browser
+    editor.browse = signs_in
     await editor.wait_for_state("svc", "authRequired")
     with pytest.raises(JsonRpcException, match="keychain") as caught:
         await editor.request("mcp/authenticate", {"server": "svc"})
@@ -255,7 +251,7 @@ async def test_changing_a_global_setting_reaches_running_servers(
     # running servers on the old values.
     servers = {"servers": {"svc": {"url": py_oauth_server.mcp_url}}, "tokenStorage": "file"}
     editor = await editor_factory(servers)
-    editor.browse = browser
+    editor.browse = signs_in
     await editor.wait_for_state("svc", "authRequired")
     with pytest.raises(JsonRpcException, match="allowInsecureLoopback"):
         await editor.request("mcp/authenticate", {"server": "svc"})
@@ -272,7 +268,7 @@ async def test_a_failing_token_endpoint_keeps_the_sign_in(
     # login: the call fails as a connection problem, mcpls reconnects by itself once the
     # authorization server answers again, and no new sign-in is needed.
     editor = await editor_factory(settings(svc={"url": py_oauth_server.mcp_url}))
-    editor.browse = browser
+    editor.browse = signs_in
     await sign_in(editor, "svc")
     await py_oauth_server.expire_access()
     await py_oauth_server.fail_token_requests(status, count=1)

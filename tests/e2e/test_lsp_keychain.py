@@ -21,7 +21,7 @@ from keychain import (
     start_secret_service,
     stored_secrets,
 )
-from peers.oauth.browser import authorize_in_browser
+from peers.oauth.browser import signs_in
 
 Factory = Callable[..., Any]
 FILE_WARNING = "tokens are stored in files readable only by you"
@@ -33,10 +33,6 @@ def settings(url: str) -> dict[str, Any]:
         "allowInsecureLoopback": True,  # every peer runs on this machine over plain http
         "tokenStorage": "auto",
     }
-
-
-async def browser(url: str) -> bool:
-    return (await authorize_in_browser(url)).status == 200
 
 
 @pytest.fixture
@@ -56,7 +52,7 @@ def no_keychain(tmp_path: Path) -> dict[str, str]:
 
 async def sign_in(editor_factory: Factory, url: str, env: dict[str, str], log_file: Path) -> Any:
     editor = await editor_factory(settings(url), env=env, log_level="debug", log_file=log_file)
-    editor.browse = browser
+    editor.browse = signs_in
     await editor.wait_for_state("svc", "authRequired")
     status = await editor.request("mcp/authenticate", {"server": "svc"})
     assert status["state"] == "connected", status

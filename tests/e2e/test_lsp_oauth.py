@@ -13,7 +13,7 @@ import pytest
 from pygls.exceptions import JsonRpcException
 
 from lsp_client import error_data
-from peers.oauth.browser import authorize_in_browser
+from peers.oauth.browser import signs_in
 from secret_scan import read_ledger
 
 Factory = Callable[..., Any]
@@ -27,14 +27,9 @@ def settings(url: str, **entry: Any) -> dict[str, Any]:
     }
 
 
-async def browser(url: str) -> bool:
-    result = await authorize_in_browser(url)
-    return result.status == 200
-
-
 async def signed_in_editor(editor_factory: Factory, url: str, **entry: Any) -> Any:
     editor = await editor_factory(settings(url, **entry))
-    editor.browse = browser
+    editor.browse = signs_in
     await editor.wait_for_state("svc", "authRequired")
     status = await editor.request("mcp/authenticate", {"server": "svc"})
     assert status["state"] == "connected", status
@@ -45,7 +40,7 @@ async def test_sign_in_reuse_across_restarts_and_logout(
     editor_factory: Factory, py_oauth_server: Any
 ) -> None:
     editor = await editor_factory(settings(py_oauth_server.mcp_url))
-    editor.browse = browser
+    editor.browse = signs_in
     status = await editor.wait_for_state("svc", "authRequired")
     assert status["error"]["kind"] == "authRequired"
     assert status["auth"] == {"authenticated": False}
@@ -95,7 +90,7 @@ async def test_choosing_authenticate_in_the_prompt_signs_in(
     editor_factory: Factory, py_oauth_server: Any
 ) -> None:
     editor = await editor_factory(settings(py_oauth_server.mcp_url))
-    editor.browse = browser
+    editor.browse = signs_in
     editor.prompt_answer = "Authenticate"
     status = await editor.wait_for_state("svc", "connected")
     assert status["auth"]["authenticated"] is True
@@ -216,7 +211,7 @@ async def test_second_authenticate_joins_the_first(
 
     async def slow_person(url: str) -> bool:
         await gate.wait()
-        return await browser(url)
+        return await signs_in(url)
 
     editor.browse = slow_person
     await editor.wait_for_state("svc", "authRequired")
@@ -307,7 +302,7 @@ async def test_no_secret_reaches_errors_or_the_debug_log(
     editor = await editor_factory(
         settings(py_oauth_server.mcp_url), log_level="debug", log_file=log_file
     )
-    editor.browse = browser
+    editor.browse = signs_in
     await editor.wait_for_state("svc", "authRequired")
     await editor.request("mcp/authenticate", {"server": "svc"})
     await py_oauth_server.expire_access()
@@ -356,7 +351,7 @@ async def test_configured_callback_port_busy_is_a_clear_error(
         editor = await editor_factory(
             settings(py_oauth_server.mcp_url, oauth={"callbackPort": port})
         )
-        editor.browse = browser
+        editor.browse = signs_in
         await editor.wait_for_state("svc", "authRequired")
         busy = rf"callback port {port} on 127\.0\.0\.1 is in use"
         with pytest.raises(JsonRpcException, match=busy):

@@ -22,7 +22,7 @@ import pytest
 from mcpls.auth.discovery import canonical_resource
 from mcpls.store import Store
 from mcpls.store.layered import KeychainStore
-from peers.oauth.browser import authorize_in_browser
+from peers.oauth.browser import signs_in
 
 Factory = Callable[..., Any]
 
@@ -43,10 +43,6 @@ def settings(url: str) -> dict[str, Any]:
         "allowInsecureLoopback": True,  # every peer runs on this machine over plain http
         "tokenStorage": "file",  # one directory of files, shared by both processes
     }
-
-
-async def browser(url: str) -> bool:
-    return (await authorize_in_browser(url)).status == 200
 
 
 async def echo(editor: Any, text: str) -> None:
@@ -84,7 +80,7 @@ async def test_two_processes_share_rotating_refresh_tokens(
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
 
     a = await editor_factory(config, log_level="info", log_file=log_a)
-    a.browse = browser
+    a.browse = signs_in
     await a.wait_for_state("svc", "authRequired")
     status = await a.request("mcp/authenticate", {"server": "svc"})
     assert status["state"] == "connected", status
@@ -175,7 +171,7 @@ async def test_four_windows_share_rotating_tokens_for_a_while(
     config = settings(oidc.mcp_url)
     logs = [tmp_path / f"window-{n}.log" for n in range(WINDOWS)]
     first = await editor_factory(config, log_level="info", log_file=logs[0])
-    first.browse = browser
+    first.browse = signs_in
     await first.wait_for_state("svc", "authRequired")
     assert (await first.request("mcp/authenticate", {"server": "svc"}))["state"] == "connected"
     windows = [first]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from keychain import lock_keychain, start_secret_service, stored_secrets
-from peers.oauth.browser import authorize_in_browser
+from peers.oauth.browser import signs_in
 
 Factory = Callable[..., Any]
 
@@ -26,10 +26,6 @@ def settings(url: str, storage: str = "file") -> dict[str, Any]:
         "allowInsecureLoopback": True,  # every peer runs on this machine over plain http
         "tokenStorage": storage,
     }
-
-
-async def browser(url: str) -> bool:
-    return (await authorize_in_browser(url)).status == 200
 
 
 async def echo(editor: Any, text: str) -> None:
@@ -61,7 +57,7 @@ def assert_good_file(path: Path) -> None:
 
 async def signed_in(editor_factory: Factory, py_oauth_server: Any) -> Any:
     editor = await editor_factory(settings(py_oauth_server.mcp_url))
-    editor.browse = browser
+    editor.browse = signs_in
     await editor.wait_for_state("svc", "authRequired")
     status = await editor.request("mcp/authenticate", {"server": "svc"})
     assert status["state"] == "connected", status
@@ -113,7 +109,7 @@ async def test_a_token_file_damaged_mid_session_costs_no_sign_in_and_before_star
     damaged = path.read_bytes()[:40]
     path.write_bytes(damaged)
     again = await editor_factory(settings(py_oauth_server.mcp_url))
-    again.browse = browser
+    again.browse = signs_in
     status = await again.wait_for_state("svc", "authRequired", "connected", "error")
     assert status["state"] == "authRequired", status
     assert status["auth"]["authenticated"] is False
@@ -175,7 +171,7 @@ async def test_the_keychains_fallback_file_damaged_while_the_keychain_is_locked(
     with start_secret_service(tmp_path / "session") as env:
         bus = env["DBUS_SESSION_BUS_ADDRESS"]
         editor = await editor_factory(settings(py_oauth_server.mcp_url, "auto"), env=env)
-        editor.browse = browser
+        editor.browse = signs_in
         await editor.wait_for_state("svc", "authRequired")
         status = await editor.request("mcp/authenticate", {"server": "svc"})
         assert status["state"] == "connected", status

@@ -234,6 +234,12 @@ async def authorize_in_browser(
         return await browser.authorize(url, deliver=deliver)
 
 
+async def signs_in(url: str) -> bool:
+    """The editor harness's `browser` callback: the sign-in page opened at `url` was
+    approved and the callback answered 200."""
+    return (await authorize_in_browser(url)).status == 200
+
+
 async def approve_device_in_browser(
     url: str, *, user_code: str | None = None, deny: bool = False
 ) -> str:
