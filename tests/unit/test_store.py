@@ -27,6 +27,7 @@ from mcpls.store import Store
 from mcpls.store.layered import KeychainStore
 from mcpls.store.memory import MemoryStore
 from mcpls.store.records import ClientRegistration, TokenSet
+from store_support import Log, place_store, tokens_dir
 
 ACCESS = "at-3c1f0e-unit-access"
 REFRESH = "rt-9a7b21-unit-refresh"
@@ -64,26 +65,9 @@ def registration() -> ClientRegistration:
     )
 
 
-class Log(list[tuple[str, str]]):
-    def __call__(self, level: str, message: str) -> None:
-        self.append((level, message))
-
-    def warnings(self) -> list[str]:
-        return [message for level, message in self if level == "warning"]
-
-
 @pytest.fixture(autouse=True)
 def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Data and state directories inside tmp_path (platformdirs reads XDG_* on Linux)."""
-    for name in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        monkeypatch.setenv(name, str(tmp_path / name.lower()))
-    if sys.platform != "linux":
-        pytest.skip("the tests place the store through XDG variables")
-    return tmp_path
-
-
-def tokens_dir(root: Path) -> Path:
-    return root / "xdg_data_home" / "mcpls" / "tokens"
+    return place_store(tmp_path, monkeypatch)
 
 
 def entry_files(root: Path) -> list[Path]:

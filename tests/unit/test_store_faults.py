@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from mcpls.auth.tokens import decide_refresh
 from mcpls.errors import StorageFailed
 from mcpls.store.layered import KeychainStore
 from mcpls.store.records import TokenSet
+from store_support import Log, place_store, tokens_dir
 
 RESOURCE = "https://mcp.example.com/mcp"
 ISSUER = "https://auth.example.com/"
@@ -42,25 +42,9 @@ def tokens(access: str = "at-5e1d-faults", *, expires_in: float = 3600) -> Token
     )
 
 
-class Log(list[tuple[str, str]]):
-    def __call__(self, level: str, message: str) -> None:
-        self.append((level, message))
-
-    def warnings(self) -> list[str]:
-        return [message for level, message in self if level == "warning"]
-
-
 @pytest.fixture(autouse=True)
 def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        monkeypatch.setenv(name, str(tmp_path / name.lower()))
-    if sys.platform != "linux":
-        pytest.skip("the tests place the store through XDG variables")
-    return tmp_path
-
-
-def tokens_dir(root: Path) -> Path:
-    return root / "xdg_data_home" / "mcpls" / "tokens"
+    return place_store(tmp_path, monkeypatch)
 
 
 def only_entry(root: Path) -> Path:
