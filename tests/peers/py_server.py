@@ -41,12 +41,6 @@ def main() -> None:
     parser.add_argument(
         "--json-response", action="store_true", help="answer POSTs with JSON, not SSE"
     )
-    parser.add_argument(
-        "--keep-alive-s",
-        type=float,
-        default=5.0,
-        help="close a keep-alive connection idle this long (uvicorn's timeout_keep_alive)",
-    )
     args = parser.parse_args()
     name = "mcpls-test-py" + ("-stateless" if args.stateless else "")
     app = build_server(name).streamable_http_app(
@@ -60,7 +54,6 @@ def main() -> None:
         port=args.port,
         log_level="warning",
         timeout_graceful_shutdown=1,
-        timeout_keep_alive=args.keep_alive_s,
     )
 
 

@@ -47,26 +47,30 @@ DELETE_TIMEOUT_S = 2.0
 # How long the rest of an answered request's stream is read before its connection is
 # given up (the server should end it at once).
 DRAIN_TIMEOUT_S = 2.0
+# httpx keeps up to 20 idle connections per pool: a request tries each of them once when
+# the server has closed them all, then a new one.
+MAX_STALE_RETRIES = 20
 
 
 class RetryStaleConnection(httpx.AsyncBaseTransport):
-    """Sends a request once more, on a new connection, when the pooled keep-alive
-    connection it went out on turns out closed before the server answered anything.
+    """Sends a request again when the pooled keep-alive connection it went out on turns
+    out closed before the server answered anything.
 
     A server closes an idle keep-alive connection whenever its timeout says (uvicorn: 5 s);
     when that close crosses our next request on the wire, the request fails with a read or
-    write error although the server never read it. Only a reused connection qualifies (a
-    new one that fails is a real failure), and only once: the second attempt opens a new
-    connection, whose failure is reported as it is.
+    write error although the server never read it. A server closing idle connections
+    closes all of them at once, so the next pooled one may be just as dead: the request
+    goes out again until it fails on a new connection (a real failure, reported as it is)
+    or the pool's idle connections are used up (`MAX_STALE_RETRIES`).
     """
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self._inner = inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        new_connection = False
         extensions = request.extensions
         outer_trace = extensions.get("trace")
+        new_connection = False
 
         async def trace(event: str, info: dict[str, object]) -> None:
             nonlocal new_connection
@@ -77,19 +81,24 @@ class RetryStaleConnection(httpx.AsyncBaseTransport):
 
         request.extensions = {**extensions, "trace": trace}
         try:
-            return await self._inner.handle_async_request(request)
-        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
-            # Raised before any response header arrived (the response is returned as soon
-            # as its headers are in). A protocol error may also mean a garbled answer: only
-            # a disconnect with nothing at all said counts.
-            nothing_said = not isinstance(exc, httpx.RemoteProtocolError) or (
-                "without sending a response" in str(exc)
-            )
-            if new_connection or not nothing_said:
-                raise
-            log.debug("stale keep-alive connection (%s); sending again", type(exc).__name__)
+            retries = 0
+            while True:
+                new_connection = False
+                try:
+                    return await self._inner.handle_async_request(request)
+                except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+                    # Raised before any response header arrived (the response is returned
+                    # as soon as its headers are in). A protocol error may also mean a
+                    # garbled answer: only a disconnect with nothing at all said counts.
+                    nothing_said = not isinstance(exc, httpx.RemoteProtocolError) or (
+                        "without sending a response" in str(exc)
+                    )
+                    if new_connection or not nothing_said or retries == MAX_STALE_RETRIES:
+                        raise
+                    retries += 1
+                    log.debug("stale keep-alive connection (%s); sending again", type(exc).__name__)
+        finally:
             request.extensions = extensions
-            return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
