@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mcpls.config import ConfigError, ServerConfig, Settings
@@ -57,7 +57,10 @@ class Hub:
         self.elicit = elicit
         self.settings = Settings()
         self.connections: dict[str, Connection] = {}
-        self._last_pushed: dict[str, dict[str, Any]] = {}
+        # Every server's status as last announced: replaced whole, never changed in place,
+        # so that the thread reading the editor's input can answer `mcp/status` from it
+        # (lsp/editor_input.py). Its names are always those of `connections`.
+        self.published: Mapping[str, dict[str, Any]] = {}
 
     # -- settings -----------------------------------------------------------------------
 
@@ -77,7 +80,7 @@ class Hub:
         removed = [name for name in self.connections if name not in settings.servers]
         for name in removed:
             connection = self.connections.pop(name)
-            self._last_pushed.pop(name, None)
+            self.published = {n: status for n, status in self.published.items() if n != name}
             await connection.stop()
         starting = []
         for name, config in settings.servers.items():
@@ -92,6 +95,8 @@ class Hub:
             self.connections[name] = connection
             if isinstance(config, ServerConfig) and not config.enabled:
                 self._push(connection)  # nothing else will announce it
+            else:  # shown as it starts (announced once it moves)
+                self.published = {**self.published, name: connection.status()}
             starting.append(connection.start())
         await asyncio.gather(*starting)
 
@@ -182,9 +187,9 @@ class Hub:
         if self.connections.get(connection.name) is not connection:
             return  # a replaced or removed connection no longer speaks for its name
         status = connection.status()
-        if self._last_pushed.get(connection.name) == status:
+        if self.published.get(connection.name) == status:
             return
-        self._last_pushed[connection.name] = status
+        self.published = {**self.published, connection.name: status}
         self._on_status(status)
 
     def get(self, name: str) -> Connection:
@@ -195,10 +200,12 @@ class Hub:
         return connection
 
     def statuses(self, name: str | None = None) -> list[dict[str, Any]]:
-        """`ServerStatus` of one server or of all, sorted by name."""
+        """`ServerStatus` of one server or of all, sorted by name, as last published."""
+        published = self.published
         if name is not None:
-            return [self.get(name).status()]
-        return [self.connections[n].status() for n in sorted(self.connections)]
+            self.get(name)
+            return [published[name]]
+        return [published[n] for n in sorted(published)]
 
     async def shutdown(self) -> None:
         """Close every session (HTTP DELETE, processes terminated)."""

@@ -1,17 +1,16 @@
-"""The LSP framing reader (lsp/framing.py) over in-memory streams: well-formed frames in
-any chunking arrive whole; every kind of bad frame is skipped and the reader finds the
-next header; nothing is allocated from a declared length."""
+"""The LSP framing (lsp/framing.py) fed in chunks: well-formed frames in any chunking
+arrive whole; every kind of bad frame is skipped and the framer finds the next header;
+nothing is allocated from a declared length."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcpls.lsp.framing import HEADER_LINE_LIMIT, MAX_MESSAGE_BYTES, header_length, read_messages
+from mcpls.lsp.framing import HEADER_LINE_LIMIT, MAX_MESSAGE_BYTES, Framer, header_length
 
 
 def frame(body: bytes, header: bytes | None = None) -> bytes:
@@ -19,14 +18,13 @@ def frame(body: bytes, header: bytes | None = None) -> bytes:
     return header + b"\r\n" + body
 
 
-async def delivered(*chunks: bytes, eof: bool = True) -> list[bytes]:
-    reader = asyncio.StreamReader(limit=HEADER_LINE_LIMIT)
-    for chunk in chunks:
-        reader.feed_data(chunk)
-    if eof:
-        reader.feed_eof()
+def delivered(*chunks: bytes, end: bool = True) -> list[bytes]:
     bodies: list[bytes] = []
-    await asyncio.wait_for(read_messages(reader, bodies.append), 5)
+    framer = Framer(bodies.append)
+    for chunk in chunks:
+        framer.feed(chunk)
+    if end:
+        framer.end()
     return bodies
 
 
@@ -54,7 +52,7 @@ def test_header_values(value: bytes, expected: int | None) -> None:
     assert (why is None) == (expected is not None)
 
 
-async def test_bad_frames_are_skipped_and_the_next_one_arrives(
+def test_bad_frames_are_skipped_and_the_next_one_arrives(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     good = b'{"id": 2}'
@@ -67,9 +65,9 @@ async def test_bad_frames_are_skipped_and_the_next_one_arrives(
     ]
     caplog.set_level(logging.WARNING, "mcpls.lsp.framing")
     for bad in cases:
-        assert await delivered(bad + frame(good)) == [good], bad
+        assert delivered(bad + frame(good)) == [good], bad
     # Too short: the cut body is handed on (the server answers it with a parse error).
-    assert await delivered(frame(b'{"id": 1}', b"Content-Length: 4\r\n") + frame(good)) == [
+    assert delivered(frame(b'{"id": 1}', b"Content-Length: 4\r\n") + frame(good)) == [
         b'{"id',
         good,
     ]
@@ -78,51 +76,54 @@ async def test_bad_frames_are_skipped_and_the_next_one_arrives(
     assert '"id"' not in caplog.text  # what the editor sent is never logged
 
 
-async def test_a_length_too_long_swallows_the_next_frame_and_the_one_after_arrives() -> None:
+def test_a_length_too_long_swallows_the_next_frame_and_the_one_after_arrives() -> None:
     first, second, third = b'{"id": 1}', b'{"id": 2}', b'{"id": 3}'
-    bodies = await delivered(
+    bodies = delivered(
         frame(first, b"Content-Length: %d\r\n" % (len(first) + 5)), frame(second), frame(third)
     )
     assert bodies[-1] == third
     assert len(bodies) == 2  # the first, with the start of the second's frame in it
 
 
-async def test_end_of_input_mid_body_or_mid_header_returns() -> None:
-    assert await delivered(b"Content-Length: 100\r\n\r\n{") == []
-    assert await delivered(b"Content-Length: 10") == []
-    assert await delivered(b"") == []
+def test_end_of_input_mid_body_or_mid_header_is_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "mcpls.lsp.framing")
+    assert delivered(b"Content-Length: 100\r\n\r\n{") == []
+    assert "ended 1 bytes into a message of 100 bytes" in caplog.text
+    assert delivered(b"Content-Length: 10") == []
+    assert "ended in the middle of a message header" in caplog.text
+    caplog.clear()
+    assert delivered(b"") == []
+    assert delivered(frame(b"{}")) == [b"{}"]
+    assert caplog.text == ""
 
 
-async def test_a_huge_declared_length_is_never_waited_for() -> None:
-    # No EOF: had the reader waited for 10^12 bytes, it would time out here.
-    reader = asyncio.StreamReader(limit=HEADER_LINE_LIMIT)
-    reader.feed_data(b"Content-Length: 1000000000000\r\n\r\n{}" + frame(b"{}"))
-    bodies: list[bytes] = []
-    arrived = asyncio.Event()
-
-    def deliver(body: bytes) -> None:
-        bodies.append(body)
-        arrived.set()
-
-    task = asyncio.create_task(read_messages(reader, deliver))
-    await asyncio.wait_for(arrived.wait(), 5)
-    assert bodies == [b"{}"]
-    task.cancel()
+def test_a_huge_declared_length_is_never_waited_for() -> None:
+    # Without an end of input: had the framer waited for 10^12 bytes, nothing would arrive.
+    assert delivered(b"Content-Length: 1000000000000\r\n\r\n{}" + frame(b"{}"), end=False) == [
+        b"{}"
+    ]
 
 
-async def test_junk_far_longer_than_a_header_line_is_dropped_not_kept() -> None:
+def test_junk_far_longer_than_a_header_line_is_dropped_not_kept() -> None:
     junk = b"x" * (HEADER_LINE_LIMIT * 20)
-    reader = asyncio.StreamReader(limit=HEADER_LINE_LIMIT)
     bodies: list[bytes] = []
-    task = asyncio.create_task(read_messages(reader, bodies.append))
+    framer = Framer(bodies.append)
     for start in range(0, len(junk), 65536):
-        reader.feed_data(junk[start : start + 65536])
-        await asyncio.sleep(0)
-        assert len(reader._buffer) <= 2 * HEADER_LINE_LIMIT + 65536  # type: ignore[attr-defined]
-    reader.feed_data(frame(b"{}"))
-    reader.feed_eof()
-    await asyncio.wait_for(task, 5)
+        framer.feed(junk[start : start + 65536])
+        assert len(framer._buffer) <= 2 * HEADER_LINE_LIMIT + 65536
+    framer.feed(frame(b"{}"))
     assert bodies == [b"{}"]
+
+
+def test_a_body_longer_than_a_header_line_arrives_whole_in_small_chunks() -> None:
+    body = b'{"text": "%s"}' % (b"y" * (HEADER_LINE_LIMIT * 3))
+    stream = frame(body) + frame(b"{}")
+    assert delivered(*(stream[i : i + 1000] for i in range(0, len(stream), 1000))) == [
+        body,
+        b"{}",
+    ]
 
 
 bodies_strategy = st.lists(st.binary(min_size=0, max_size=300), min_size=1, max_size=8)
@@ -136,7 +137,7 @@ def test_well_formed_frames_arrive_whole_in_any_chunking(
     stream = b"".join(frame(body) for body in bodies)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
     chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
-    assert asyncio.run(delivered(*chunks)) == bodies
+    assert delivered(*chunks) == bodies
 
 
 @settings(max_examples=150, deadline=None)
@@ -145,4 +146,4 @@ def test_after_any_junk_without_a_newline_the_next_frame_arrives(junk: bytes, bo
     junk = junk.replace(b"\n", b"")
     if b"content-length:" in junk.lower():
         return
-    assert asyncio.run(delivered(junk + frame(body)))[-1:] == [body]
+    assert delivered(junk + frame(body))[-1:] == [body]

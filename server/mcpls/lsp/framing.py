@@ -19,7 +19,6 @@ What a bad frame costs (no id can be known, so nothing can be answered; a warnin
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -52,72 +51,94 @@ def header_length(value: bytes) -> tuple[int | None, str | None]:
 _TAIL = 64
 
 
-async def _line(reader: asyncio.StreamReader) -> tuple[bytes, bool]:
-    """The next line (b"" at end of input, a partial line just before it), or b"" and True
-    when part of a line longer than the reader's limit was dropped. Only the end of such a
-    line is kept: a header glued to the end of a skipped body must survive."""
-    try:
-        return await reader.readuntil(b"\n"), False
-    except asyncio.IncompleteReadError as exc:
-        return exc.partial, False
-    except asyncio.LimitOverrunError as exc:
-        # The bytes are still in the reader; `consumed` is where the newline is, or how far
-        # the search got without one. Drop all but the last few before it: the next read
-        # returns them with the rest of the line.
-        await reader.readexactly(max(exc.consumed - _TAIL, 1))
-        return b"", True
+class Framer:
+    """Frames the editor's input as it arrives: `feed` each chunk read, `end` at end of
+    input; each message body is handed to `deliver` as soon as it is complete, bad frames
+    are skipped with a warning (module docstring). No I/O, so the thread reading stdin
+    frames it (lsp/editor_input.py). A header line is bounded by `HEADER_LINE_LIMIT`, and
+    nothing is allocated from a declared length: a body grows as its bytes arrive."""
 
+    def __init__(self, deliver: Callable[[bytes], None]) -> None:
+        self._deliver = deliver
+        self._buffer = bytearray()
+        self._start = 0  # where the unread bytes of the buffer begin
+        self._body: int | None = None  # the length of the body being read
+        self._length: int | None = None
+        self._problem: str | None = None
+        self._junk = False  # bytes that belong to no header were skipped since the last message
 
-async def read_messages(reader: asyncio.StreamReader, deliver: Callable[[bytes], None]) -> None:
-    """Read framed messages until end of input, handing each body to `deliver`; bad frames
-    are skipped with a warning (module docstring). `reader` should have a line limit of
-    `HEADER_LINE_LIMIT`."""
-    length: int | None = None
-    problem: str | None = None
-    junk = False  # bytes that belong to no header were skipped since the last message
-    while True:
-        line, dropped = await _line(reader)
-        if dropped:
-            junk = True
-            if not line:
-                continue  # more of the same line to come
-        if not line:
-            if junk or problem or length is not None:
-                log.warning("the editor's input ended in the middle of a message header")
-            return
-        if not line.strip() and line.endswith(b"\n"):  # the blank line that ends the headers
-            if problem is not None:
-                log.warning("skipped a message from the editor: %s", problem)
-            elif length is None:
-                junk = True  # a blank line with no header before it
+    def feed(self, data: bytes) -> None:
+        """Take the next bytes of input; deliver every message they complete."""
+        self._buffer += data
+        while self._next():
+            pass
+        if self._start > len(self._buffer) // 2:  # drop what was read, at most once per chunk
+            del self._buffer[: self._start]
+            self._start = 0
+
+    def end(self) -> None:
+        """The input ended: warn about a message it cut."""
+        unread = len(self._buffer) - self._start
+        if self._body is not None:
+            log.warning(
+                "the editor's input ended %d bytes into a message of %d bytes",
+                unread,
+                self._body,
+            )
+        elif unread or self._junk or self._problem or self._length is not None:
+            log.warning("the editor's input ended in the middle of a message header")
+        self._buffer.clear()
+        self._start = 0
+
+    def _next(self) -> bool:
+        """Read one body or one header line if all of it is here; False when more is needed."""
+        buffer, start = self._buffer, self._start
+        if self._body is not None:
+            end = start + self._body
+            if len(buffer) < end:
+                return False
+            body = bytes(buffer[start:end])
+            self._start, self._body, self._junk = end, None, False
+            self._deliver(body)
+            return True
+        newline = buffer.find(b"\n", start)
+        if newline < 0 or newline - start >= HEADER_LINE_LIMIT:
+            # A line this long is junk (a body being skipped): keep only its end, where the
+            # next header may be glued on.
+            if newline < 0 and len(buffer) - start <= HEADER_LINE_LIMIT:
+                return False
+            self._junk = True
+            cut = (len(buffer) if newline < 0 else newline) - _TAIL
+            self._start = max(cut, start + 1)
+            return newline >= 0
+        self._start = newline + 1
+        self._header(bytes(buffer[start : newline + 1]))
+        return True
+
+    def _header(self, line: bytes) -> None:
+        if not line.strip():  # the blank line that ends the headers
+            if self._problem is not None:
+                log.warning("skipped a message from the editor: %s", self._problem)
+            elif self._length is None:
+                self._junk = True  # a blank line with no header before it
             else:
-                if junk:
+                if self._junk:
                     log.warning("skipped bytes from the editor that were not a message")
-                try:
-                    body = await reader.readexactly(length)
-                except asyncio.IncompleteReadError as exc:
-                    log.warning(
-                        "the editor's input ended %d bytes into a message of %d bytes",
-                        len(exc.partial),
-                        length,
-                    )
-                    return
-                junk = False
-                deliver(body)
-            length, problem = None, None
-            continue
+                self._body = self._length
+            self._length, self._problem = None, None
+            return
         at = line.lower().rfind(_LENGTH)
         if at < 0:
             if b":" not in line:
-                junk = True  # not a header (other headers, such as Content-Type, are ignored)
-            continue
+                self._junk = True  # not a header (other headers, like Content-Type, are ignored)
+            return
         if at > 0:
-            junk = True  # the end of a skipped body, with the next header glued to it
-            length, problem = None, None
+            self._junk = True  # the end of a skipped body, with the next header glued to it
+            self._length, self._problem = None, None
         found, why = header_length(line[at + len(_LENGTH) :])
         if why is not None:
-            problem = why
-        elif length is not None and found != length:
-            problem = "it has two different Content-Length headers"
+            self._problem = why
+        elif self._length is not None and found != self._length:
+            self._problem = "it has two different Content-Length headers"
         else:
-            length = found
+            self._length = found

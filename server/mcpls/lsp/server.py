@@ -6,7 +6,6 @@ import asyncio
 import gc
 import json
 import logging
-import os
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Generator, Iterable
@@ -35,7 +34,7 @@ from mcpls.connection import Connection, NotConnected
 from mcpls.errors import InternalError, McplsError, RequestTimeout, quote
 from mcpls.hub import Hub, UnknownServer
 from mcpls.lsp import params as p
-from mcpls.lsp.framing import HEADER_LINE_LIMIT, read_messages
+from mcpls.lsp.editor_input import EditorInput
 from mcpls.lsp.progress import Progress
 from mcpls.lsp.prompts import PromptState
 
@@ -91,26 +90,31 @@ def raw_converter() -> cattrs.Converter:
 
 class FrameWriter:
     """stdout for LSP frames (pygls's writer interface, and `write_frame`): a frame's
-    header and body pieces leave in one flush without being joined first (a copy)."""
+    header and body pieces leave in one flush without being joined first (a copy). Frames
+    are written whole from either thread (the input thread answers `mcp/status`)."""
 
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         """Close stdout."""
-        self._out.close()
+        with self._lock:
+            self._out.close()
 
     def write(self, data: bytes) -> None:
         """Write and flush one frame pygls made."""
-        self._out.write(data)
-        self._out.flush()
+        with self._lock:
+            self._out.write(data)
+            self._out.flush()
 
     def write_frame(self, header: bytes, body: Iterable[bytes]) -> None:
         """Write and flush one frame: a piece larger than the buffer is written as it is."""
-        self._out.write(header)
-        for piece in body:
-            self._out.write(piece)
-        self._out.flush()
+        with self._lock:
+            self._out.write(header)
+            for piece in body:
+                self._out.write(piece)
+            self._out.flush()
 
 
 def _plain_message(data: object) -> dict[str, Any] | None:
@@ -141,26 +145,32 @@ class McplsProtocol(LanguageServerProtocol):
             super()._send_data(data)
             return
         try:
-            body: Iterable[bytes]
-            small = wire.dumps(message)
-            if small is not None:
-                size, body = len(small), [small]
-            else:  # large (a big tool result), or values only json writes as json does
-                default = self._serialize_message
-                # ASCII pieces: their length in characters is their length in bytes.
-                size = sum(len(piece) for piece in wire.pieces(message, default))
-                body = (piece.encode("ascii") for piece in wire.pieces(message, default))
-            header = (
-                f"Content-Length: {size}\r\n"
-                f"Content-Type: {self.CONTENT_TYPE}; charset={self.CHARSET}\r\n\r\n"
-            ).encode()
-            writer.write_frame(header, body)
+            self.write_plain(message)
         except BrokenPipeError:  # as pygls: the editor is gone
             log.exception("could not write to the editor (broken pipe)")
             raise
         except Exception as error:
             log.exception("could not write to the editor")
             self._server._report_server_error(error, JsonRpcInternalError)
+
+    def write_plain(self, message: dict[str, Any]) -> None:
+        """Frame and write a message of plain JSON values (from any thread)."""
+        writer = self.writer
+        assert isinstance(writer, FrameWriter)
+        body: Iterable[bytes]
+        small = wire.dumps(message)
+        if small is not None:
+            size, body = len(small), [small]
+        else:  # large (a big tool result), or values only json writes as json does
+            default = self._serialize_message
+            # ASCII pieces: their length in characters is their length in bytes.
+            size = sum(len(piece) for piece in wire.pieces(message, default))
+            body = (piece.encode("ascii") for piece in wire.pieces(message, default))
+        header = (
+            f"Content-Length: {size}\r\n"
+            f"Content-Type: {self.CONTENT_TYPE}; charset={self.CHARSET}\r\n\r\n"
+        ).encode()
+        writer.write_frame(header, body)
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(
@@ -511,57 +521,49 @@ def serve() -> int:
     return asyncio.run(_serve_io(server))
 
 
-def _stdin_reader(loop: asyncio.AbstractEventLoop) -> asyncio.StreamReader:
-    """stdin as a StreamReader, fed by a daemon thread so that exit never waits on it. The
-    limit bounds a header line (framing.py); a body is read by length, not by line."""
-    reader = asyncio.StreamReader(limit=HEADER_LINE_LIMIT)
-    fd = sys.stdin.buffer.fileno()
-
-    def pump() -> None:
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                loop.call_soon_threadsafe(reader.feed_eof)
-                return
-            loop.call_soon_threadsafe(reader.feed_data, chunk)
-
-    threading.Thread(target=pump, name="mcpls-stdin", daemon=True).start()
-    return reader
-
-
 async def _serve_io(server: McplsServer) -> int:
     protocol = server.protocol
     assert isinstance(protocol, McplsProtocol)
     protocol.exit_requested = asyncio.Event()
-    server.protocol.set_writer(FrameWriter(sys.stdout.buffer))
+    writer = FrameWriter(sys.stdout.buffer)
+    server.protocol.set_writer(writer)
+    ended = asyncio.Event()
 
-    def deliver(body: bytes) -> None:
+    def deliver(messages: list[Any]) -> None:
         # What pygls's own reader does with a body, and its errors reported the same way,
         # except that only the message itself is structured: pygls passes its structuring
         # as json's object_hook, which reads EVERY nested object with a "jsonrpc" key as a
         # message too (a tool argument, a workDoneToken `{"jsonrpc": 0}`): the arguments
         # were altered, or the request was lost without an answer.
-        try:
-            data = json.loads(body)
-            protocol.handle_message(
-                protocol.structure_message(data) if isinstance(data, dict) else data
-            )
-        except Exception as exc:
-            server.report_server_error(exc, JsonRpcException)
+        for data in messages:
+            try:
+                if isinstance(data, Exception):
+                    raise data
+                protocol.handle_message(
+                    protocol.structure_message(data) if isinstance(data, dict) else data
+                )
+            except Exception as exc:
+                server.report_server_error(exc, JsonRpcException)
 
-    loop_task = asyncio.create_task(
-        read_messages(_stdin_reader(asyncio.get_running_loop()), deliver)
-    )
+    def answer(request_id: int | str, result: dict[str, Any]) -> None:
+        protocol.write_plain({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+    EditorInput(
+        sys.stdin.buffer.fileno(),
+        asyncio.get_running_loop(),
+        deliver=deliver,
+        ended=ended.set,
+        statuses=lambda: server.hub.published,
+        answer=answer,
+    ).start()
+    end_task = asyncio.create_task(ended.wait())
     exit_task = asyncio.create_task(protocol.exit_requested.wait())
     try:
-        # The reader returns at end of input, even in the middle of a message (the editor
-        # went away): the same as `exit` without `shutdown`.
-        await asyncio.wait({loop_task, exit_task}, return_when=asyncio.FIRST_COMPLETED)
+        # The input ends, even in the middle of a message (the editor went away): the same
+        # as `exit` without `shutdown`.
+        await asyncio.wait({end_task, exit_task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (loop_task, exit_task):
+        for task in (end_task, exit_task):
             task.cancel()
         # `exit`, or end of input without it (the editor is gone): close sessions all the same.
         await server.hub.shutdown()
