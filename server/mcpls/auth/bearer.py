@@ -15,7 +15,7 @@ import httpx
 from mcpls.auth.tokens import TokenManager
 
 # How many requests of one server carry a token at once: the size of the connection pool
-# of its transport (transport/http.py POOL_CONNECTIONS). A request beyond it would wait
+# of its transport (httpx's default, max_connections=100). A request beyond it would wait
 # in the pool with its header already set, and go out with a token the server may have
 # refused meanwhile; it waits here instead, and takes its token when it can be sent.
 MAX_IN_FLIGHT = 100

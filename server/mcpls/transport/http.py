@@ -47,14 +47,9 @@ DELETE_TIMEOUT_S = 2.0
 # How long the rest of an answered request's stream is read before its connection is
 # given up (the server should end it at once).
 DRAIN_TIMEOUT_S = 2.0
-# The connections of one server's pool (httpx's default), every one of them kept alive
-# when idle. httpx keeps 20 by default: with more requests in flight than that, each
-# answer beyond the 20th closed its connection and the next request opened a new one, a
-# TCP handshake and a pile of cyclic garbage per call (issue 10: 4,500 dead connections
-# waiting for a full collection under 1,000 calls in flight).
-POOL_CONNECTIONS = 100
-# A request tries each idle connection once when the server has closed them all.
-MAX_STALE_RETRIES = POOL_CONNECTIONS
+# httpx keeps up to 20 idle connections per pool: a request tries each of them once when
+# the server has closed them all, then a new one.
+MAX_STALE_RETRIES = 20
 
 
 class RetryStaleConnection(httpx.AsyncBaseTransport):
@@ -120,10 +115,7 @@ def _transport() -> httpx.AsyncBaseTransport:
             log.warning("MCPLS_HTTP_TRANSPORT=aiohttp, but httpx-aiohttp is not installed")
         else:
             return AiohttpTransport(verify=tls_context())
-    limits = httpx.Limits(
-        max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
-    )
-    return RetryStaleConnection(httpx.AsyncHTTPTransport(verify=tls_context(), limits=limits))
+    return RetryStaleConnection(httpx.AsyncHTTPTransport(verify=tls_context()))
 
 
 def new_client() -> httpx.AsyncClient:
