@@ -166,3 +166,20 @@ def _peak_rss_kib(pid: int) -> int | None:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return None
+
+
+async def test_a_status_written_right_after_a_change_of_settings_follows_it(
+    raw_editor: RawEditor,
+) -> None:
+    # mcp/status may be answered by the thread that reads the input (lsp/editor_input.py),
+    # but never before a message written ahead of it that changes what it reports.
+    servers = {f"s{n}": {"url": f"http://127.0.0.1:9/{n}", "enabled": False} for n in range(3)}
+    change = {
+        "jsonrpc": "2.0",
+        "method": "workspace/didChangeConfiguration",
+        "params": {"settings": {"mcpls": {"servers": servers}}},
+    }
+    await raw_editor.send(frame(json.dumps(change).encode()) + frame(status(70)))
+    reply = await raw_editor.answer(70)
+    assert [s["server"] for s in reply["result"]["servers"]] == ["s0", "s1", "s2"]
+    assert {s["state"] for s in reply["result"]["servers"]} == {"disabled"}

@@ -392,6 +392,7 @@ def create_server() -> McplsServer:
     @server.feature(types.INITIALIZED)
     async def initialized(ls: McplsServer, params: types.InitializedParams) -> None:
         await ls.hub.apply(ls.settings())
+        freeze_what_lives_on()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(
@@ -508,6 +509,18 @@ def create_server() -> McplsServer:
         return await ls.hub.get(name).call_tool(tool, arguments)
 
     return server
+
+
+def freeze_what_lives_on() -> None:
+    """Once the servers have connected: what exists now (modules, classes, functions, the
+    HTTP stack imported on the first connection, the servers' clients) is left out of every
+    later collection. A full collection under 1,000 calls in flight went through ~165,000
+    objects, ~130,000 of them these, and held every thread, the one answering mcp/status
+    too, for up to 476 ms (209 ms frozen; load.py, 60 s). What of it dies later (a
+    connection replaced) is freed by its reference count or, if in a cycle, never: a
+    bounded cost, paid once."""
+    gc.collect()
+    gc.freeze()
 
 
 def serve() -> int:
