@@ -516,9 +516,10 @@ def freeze_what_lives_on() -> None:
     HTTP stack imported on the first connection, the servers' clients) is left out of every
     later collection. A full collection holds every thread, the one answering mcp/status
     too. With 20 servers connected this is ~76,000 objects; under 1,000 calls in flight the
-    heap holds another 50,000–160,000 (full collections up to 476 ms before, 52, 209 and
-    457 ms in three runs after: the rest of the heap is the load's). What of it dies later (a connection replaced) is
-    freed by its reference count or, if in a cycle, never: a bounded cost, paid once."""
+    heap holds another 50,000 to 160,000 (full collections up to 476 ms before, 52, 209 and
+    457 ms in three runs after: the rest of the heap is the load's). What of it dies later
+    (a connection replaced) is freed by its reference count or, if in a cycle, never: a
+    bounded cost, paid once."""
     gc.collect()
     gc.freeze()
 
