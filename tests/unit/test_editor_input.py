@@ -9,7 +9,7 @@ import json
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +41,9 @@ class Editor:
 
     write_fd: int
     loop: asyncio.AbstractEventLoop
+    statuses: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(STATUSES))
+    # Run on the loop with each message as it is delivered (a handler's work).
+    handlers: dict[str, Callable[[], None]] = field(default_factory=dict)
     delivered: queue.Queue[Any] = field(default_factory=queue.Queue)
     answered: queue.Queue[tuple[int | str, dict[str, Any]]] = field(default_factory=queue.Queue)
     ended: threading.Event = field(default_factory=threading.Event)
@@ -93,13 +96,16 @@ def editor() -> Iterator[Editor]:
     def deliver(batch: list[Any]) -> None:
         for message in batch:
             editor.delivered.put(message)
+            method = message.get("method") if isinstance(message, dict) else None
+            if method in editor.handlers:
+                editor.handlers[method]()
 
     EditorInput(
         read_fd,
         loop,
         deliver=deliver,
         ended=editor.ended.set,
-        statuses=lambda: STATUSES,
+        statuses=lambda: editor.statuses,
         answer=lambda request_id, result: editor.answered.put((request_id, result)),
     ).start()
     try:
@@ -142,6 +148,44 @@ def test_status_waits_for_the_loop_behind_a_message_it_must_follow(editor: Edito
     editor.loop_idle()
     editor.send(request(3, "mcp/status", {}))
     assert editor.answer()[0] == 3
+
+
+def test_status_waits_for_the_first_step_of_what_a_message_started(editor: Editor) -> None:
+    # An async handler runs as a task: the servers a configuration change adds appear in its
+    # first step, after the message was handed on. Here the loop is held busy between the
+    # two, so a status read meanwhile must not be answered from the picture before it.
+    editor.initialized()
+    release = threading.Event()
+
+    async def apply() -> None:
+        editor.statuses = {**editor.statuses, "c": {"server": "c", "state": "connecting"}}
+
+    def did_change() -> None:
+        editor.loop.call_soon(release.wait, WAIT_S)  # the loop busy before the task's step
+        editor.loop.create_task(apply())
+
+    editor.handlers["workspace/didChangeConfiguration"] = did_change
+    change = {"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration", "params": {}}
+    editor.send(change)
+    assert editor.reached_loop(1) == [change]
+    handed_on = threading.Event()
+    hand_on = editor.loop.call_soon_threadsafe
+
+    def spy(callback: Callable[..., object], *args: Any) -> asyncio.Handle:
+        handed_on.set()
+        return hand_on(callback, *args)
+
+    editor.loop.call_soon_threadsafe = spy  # type: ignore[method-assign,assignment]
+    status = request(2, "mcp/status", {})
+    editor.send(status)
+    assert handed_on.wait(WAIT_S), "answered on the thread before the task's first step"
+    editor.loop.call_soon_threadsafe = hand_on  # type: ignore[method-assign]
+    release.set()
+    assert editor.reached_loop(1) == [status]
+    assert editor.answered.empty()
+    editor.loop_idle()
+    editor.send(request(3, "mcp/status", {}))
+    assert [s["server"] for s in editor.answer()[1]["servers"]] == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize(

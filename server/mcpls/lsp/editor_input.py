@@ -100,11 +100,16 @@ class EditorInput:
             self._call(self._handle, batch, self._handed)
 
     def _handle(self, batch: list[Any], handed: int) -> None:
-        """On the loop: deliver a batch, then let the thread know it was handled."""
+        """On the loop: deliver a batch; once what it started has taken its first step (an
+        async handler runs as a task: `initialized` adds the servers in its first step), let
+        the thread know it was handled. A status answered on the loop would have run then."""
         try:
             self._deliver(batch)
         finally:
-            self._handled = handed
+            self._loop.call_soon(self._handled_up_to, handed)
+
+    def _handled_up_to(self, handed: int) -> None:
+        self._handled = handed
 
     def _read(self, body: bytes) -> None:
         """On the thread: one message's body, as framed."""
