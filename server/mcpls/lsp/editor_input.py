@@ -38,15 +38,11 @@ READ_SIZE = 65536
 # answers; and status requests themselves.
 OVERTAKEN = frozenset({"mcp/callTool", "mcp/listTools", "mcp/status", "$/cancelRequest"})
 
-# A batch for the event loop: what was read (a JSON value, or the exception that reading it
-# raised), and how many of the messages handed so far must be handled before a status is
-# answered on the thread.
-Batch = tuple[list[Any], int]
-
 
 class EditorInput:
     """Reads `fd` until end of input on a daemon thread (so that exiting never waits on it);
-    `deliver` runs on `loop` with each batch, `ended` once at end of input.
+    `deliver` runs on `loop` with each batch of what was read (JSON values, or the exception
+    reading one raised), `ended` once at end of input.
 
     `statuses` gives the hub's published statuses; `answer(id, result)` writes an answer to
     the editor (it must be safe to call from the thread)."""

@@ -550,9 +550,10 @@ async def _serve_io(server: McplsServer) -> int:
         # message too (a tool argument, a workDoneToken `{"jsonrpc": 0}`): the arguments
         # were altered, or the request was lost without an answer.
         for data in messages:
+            if isinstance(data, Exception):  # not JSON: read on the input thread
+                server.report_server_error(data, JsonRpcException)
+                continue
             try:
-                if isinstance(data, Exception):
-                    raise data
                 protocol.handle_message(
                     protocol.structure_message(data) if isinstance(data, dict) else data
                 )
