@@ -23,9 +23,10 @@ offset, with the value masked; a failure report or captured output that carried 
 masked before pytest prints it. The token store and the peers' logs are the only places
 not scanned.
 
-Not yet enforced for tests/clients: their files hold the editors' own verbose traces
-(VS Code's output channel traces every LSP message), which nobody has run under the scan;
-they keep their own scans of what mcpls stored until they are.
+The editors' tests (tests/clients) too: VS Code's "mcpls" output channel, which traces every
+LSP message in both directions, and its other logs are files under the test's folder;
+Neovim's own LSP log is under its XDG state dir there, and what Neovim printed and what its
+scripts kept of what they saw are registered with `observe`.
 """
 
 from __future__ import annotations
@@ -62,8 +63,6 @@ STORED_FIELDS = {
     "id_token": "id token",
     "client_secret": "client secret",
 }
-# Tests whose scan is not enforced yet (see the module docstring).
-UNSCANNED = ("tests/clients/",)
 # Characters of text shown on each side of a leak.
 CONTEXT = 40
 # `MCPLS_SECRET_SCAN_DEBUG=1`: a leak hunt. mcpls logs at debug level, in the test process
@@ -329,8 +328,6 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     scan = item.stash.get(SCAN_KEY, None)
-    if item.nodeid.startswith(UNSCANNED):
-        return report
     if scan is not None and report.when == "teardown":
         scan_test(scan, report)
     elif scan is not None and report.failed:  # masked before pytest prints it
