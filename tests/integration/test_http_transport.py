@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from mcpls.errors import ConnectionFailed
 from mcpls.protocol import McpSession, ServerHooks
@@ -133,3 +135,33 @@ async def test_a_call_on_a_connection_the_server_just_closed_is_sent_again(
     async with IdleCloseProxy(peer.port) as proxy:
         assert await failed_calls(proxy.url, None) == 0
         assert proxy.cut >= CALLS
+
+
+@pytest.mark.parametrize("answers", ["sse", "json"])
+async def test_a_call_leaves_nothing_for_the_garbage_collector(
+    answers: str, py_mcp_server: HttpPeer, py_mcp_server_json: HttpPeer
+) -> None:
+    """What a call allocates is freed by reference counting when it ends: a reference
+    cycle (httpx links a response and its stream both ways) would hold the request, the
+    response and, for a connection closed after it, the connection and its socket, until a
+    full collection, which holds every thread (`mcp/status` too) for up to 0.3 s under load.
+    Before: 53 to 55 objects a call were left to the collector."""
+    peer = py_mcp_server if answers == "sse" else py_mcp_server_json
+    transport = HttpTransport(peer.url, on_server_message=no_server_messages, log_sink=quiet)
+    session = McpSession(transport, hooks=ServerHooks(), timeout_s=30)
+    try:
+        await session.initialize()
+        for n in range(3):  # what lives on (the connection, caches) made by the first calls
+            await session.call_tool("add", {"a": n, "b": 1})
+        gc.collect()
+        gc.disable()
+        try:
+            for n in range(CALLS):
+                result = await session.call_tool("add", {"a": n, "b": 1})
+                assert result["structuredContent"] == {"result": n + 1}
+            left = gc.collect()
+        finally:
+            gc.enable()
+    finally:
+        await session.close()
+    assert left == 0, f"{left} objects of {CALLS} calls were left to the garbage collector"

@@ -22,7 +22,7 @@ from mcpls.auth.signin import SignIn, SignInMethod, SignInRequest
 from mcpls.auth.tokens import TokenManager
 from mcpls.config import AuthPolicy, ServerConfig
 from mcpls.errors import AuthRequired, InsufficientScope, McplsError, NothingToDo, quote
-from mcpls.net import tls_context
+from mcpls.net import Client, tls_context
 from mcpls.store import Store
 from mcpls.store.records import ClientRegistration, TokenSet
 
@@ -94,9 +94,7 @@ class OAuthSession:
     def http(self) -> httpx.AsyncClient:
         """The client for the authorization server: discovery, registration, tokens."""
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=30.0, follow_redirects=False, verify=tls_context()
-            )
+            self._http = Client(timeout=30.0, follow_redirects=False, verify=tls_context())
         return self._http
 
     @property

@@ -28,7 +28,7 @@ from mcpls.errors import (
     ProtocolError,
     SessionExpired,
 )
-from mcpls.net import describe_http_error, read_capped, tls_context
+from mcpls.net import Client, describe_http_error, read_capped, tls_context
 from mcpls.transport import LogSink, Message, ServerMessageHandler
 from mcpls.transport.router import Router
 from mcpls.transport.sse import Event, read_events
@@ -118,11 +118,11 @@ def _transport() -> httpx.AsyncBaseTransport:
     return RetryStaleConnection(httpx.AsyncHTTPTransport(verify=tls_context()))
 
 
-def new_client() -> httpx.AsyncClient:
+def new_client() -> Client:
     """The HTTP client of one MCP server: its own connection pool (keep-alive), no
     redirects followed, 30 s to connect/write/pool and no read timeout (a tool may run long
     and an SSE stream stays open; `timeoutMs` bounds a request), stale connections retried."""
-    return httpx.AsyncClient(
+    return Client(
         timeout=httpx.Timeout(30.0, read=None),
         follow_redirects=False,
         verify=tls_context(),
