@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import sys
@@ -33,6 +32,7 @@ from mcpls import __version__, config, wire
 from mcpls.connection import Connection, NotConnected
 from mcpls.errors import InternalError, McplsError, RequestTimeout, quote
 from mcpls.hub import Hub, UnknownServer
+from mcpls.lsp import collector
 from mcpls.lsp import params as p
 from mcpls.lsp.editor_input import EditorInput
 from mcpls.lsp.progress import Progress
@@ -60,12 +60,6 @@ _LOG_TYPES = {
 _LEVEL_RANK = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 # A server name longer than this is not echoed back in error data (it is not configured).
 MAX_ECHOED_NAME = 256
-# The cyclic garbage collector's young-generation threshold (Python's default: 700). Each
-# connection set-up allocates thousands of short-lived objects (httpx requests, h11 events,
-# asyncio handles): at 700, connecting 100 servers cost ~120 young collections and one
-# full one more than connecting one, ~120 ms of CPU (issue 9, PROFILE.md); at 10,000,
-# ~25 ms and no full one.
-GC_YOUNG_THRESHOLD = 10_000
 T = TypeVar("T")
 
 
@@ -392,7 +386,7 @@ def create_server() -> McplsServer:
     @server.feature(types.INITIALIZED)
     async def initialized(ls: McplsServer, params: types.InitializedParams) -> None:
         await ls.hub.apply(ls.settings())
-        freeze_what_lives_on()
+        collector.freeze_what_lives_on()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(
@@ -511,27 +505,13 @@ def create_server() -> McplsServer:
     return server
 
 
-def freeze_what_lives_on() -> None:
-    """Once the servers have connected: what exists now (modules, classes, functions, the
-    HTTP stack imported on the first connection, the servers' clients) is left out of every
-    later collection. A full collection holds every thread, the one answering mcp/status
-    too. With 20 servers connected this is ~76,000 objects; under 1,000 calls in flight the
-    heap holds another 50,000 to 160,000 (full collections up to 476 ms before, 52, 209 and
-    457 ms in three runs after: the rest of the heap is the load's). What of it dies later
-    (a connection replaced) is freed by its reference count or, if in a cycle, never: a
-    bounded cost, paid once."""
-    gc.collect()
-    gc.freeze()
-
-
 def serve() -> int:
     """Run over stdio until `exit` or end of input, closing every MCP session first.
 
     Returns the LSP exit code: 0 after `shutdown` then `exit`, 1 otherwise.
     """
     server = create_server()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+    collector.configure()
     return asyncio.run(_serve_io(server))
 
 
@@ -571,6 +551,8 @@ async def _serve_io(server: McplsServer) -> int:
         statuses=lambda: server.hub.published,
         answer=answer,
     ).start()
+    quiet_collector = collector.QuietCollector(asyncio.get_running_loop())
+    quiet_collector.start()
     end_task = asyncio.create_task(ended.wait())
     exit_task = asyncio.create_task(protocol.exit_requested.wait())
     try:
@@ -578,6 +560,7 @@ async def _serve_io(server: McplsServer) -> int:
         # as `exit` without `shutdown`.
         await asyncio.wait({end_task, exit_task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        quiet_collector.stop()
         for task in (end_task, exit_task):
             task.cancel()
         # `exit`, or end of input without it (the editor is gone): close sessions all the same.
