@@ -2,7 +2,7 @@
 
 Every collection holds every thread for as long as it looks at its generations' objects,
 the thread answering `mcp/status` too (editor_input.py). Under 1,000 calls in flight those
-objects are mostly the calls' own, alive, and a full collection took 0.1-0.2 s, a middle
+objects are mostly the calls' own, alive, and a full collection took 0.1-0.3 s, a middle
 one at a young threshold of 10,000 up to 0.26 s (issue 10, figure 8 of tests/bench).
 
 What mcpls allocates is freed by reference counting (net.Client: httpx's responses no
@@ -10,7 +10,7 @@ longer form a cycle), so the collector has little to find; what is left are the 
 transports of connections httpcore closes, a few objects a call under heavy load. So:
 
 - the young threshold is 1,500 (Python: 700): a middle collection looks at up to ~15,000
-  young objects and takes up to ~75 ms under that load;
+  young objects and takes 25-35 ms at the median, at most 75-125 ms, under that load;
 - a full collection comes after 1,000 middle ones (Python: 10), ~5 minutes of that load,
   instead of every ~1.5 s;
 - and whenever mcpls has been quiet (no young collection for `QUIET_S`) after objects
